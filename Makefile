@@ -1,0 +1,39 @@
+# Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck pytest docs clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,gunicorn]'
+	touch $@
+
+# A local secret so the example starts on a fresh machine; set your own for anything real.
+run: export CALLTRANSFER_VAPI_SECRET ?= local-dev-secret
+run: $(BIN)/.installed
+	@echo "Try: curl -s -H 'X-Vapi-Secret: $$CALLTRANSFER_VAPI_SECRET' -H 'Content-Type: application/json' \\"
+	@echo "       --data @tests/payloads/vapi_wrapped_sales.json http://$(HOST):$(PORT)/calltransfer/vapi"
+	$(BIN)/gunicorn --config example_app/gunicorn.conf.py --bind $(HOST):$(PORT) 'example_app:create_app()'
+
+test: lint typecheck pytest docs
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy --strict flask_calltransfer
+
+pytest: $(BIN)/.installed
+	$(BIN)/pytest
+
+docs: $(BIN)/.installed
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache

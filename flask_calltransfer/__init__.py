@@ -1,0 +1,49 @@
+"""Flask-CallTransfer: answer voice-AI platforms' call-transfer webhooks with decorated handlers."""
+
+from __future__ import annotations
+
+from .exceptions import CallTransferError
+from .exceptions import ConfigurationError
+from .exceptions import InvalidDestination
+from .exceptions import InvalidPayload
+from .exceptions import PayloadTooLarge
+from .exceptions import RequestVerificationFailed
+from .exceptions import TransferRefused
+from .exceptions import UnsupportedDestination
+from .exceptions import refuse
+from .extension import CallTransfer
+from .models import AssistantDestination
+from .models import Conversation
+from .models import Destination
+from .models import NumberDestination
+from .models import PlatformEvent
+from .models import SipDestination
+from .models import TransferRequest
+from .platforms import BUILTIN_PLATFORMS
+from .platforms import Platform
+from .platforms import VapiPlatform
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUILTIN_PLATFORMS",
+    "AssistantDestination",
+    "CallTransfer",
+    "CallTransferError",
+    "ConfigurationError",
+    "Conversation",
+    "Destination",
+    "InvalidDestination",
+    "InvalidPayload",
+    "NumberDestination",
+    "PayloadTooLarge",
+    "Platform",
+    "PlatformEvent",
+    "RequestVerificationFailed",
+    "SipDestination",
+    "TransferRefused",
+    "TransferRequest",
+    "UnsupportedDestination",
+    "VapiPlatform",
+    "refuse",
+]

@@ -1,0 +1,149 @@
+"""Every ``CALLTRANSFER_*`` configuration key, its default, and its validation.
+
+``init_app`` writes the defaults into ``app.config`` with ``setdefault`` and validates the result at
+once, so a typo fails at start-up with a :class:`~flask_calltransfer.ConfigurationError` naming the key,
+not on the first live call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from . import messages
+from . import phone
+from .exceptions import ConfigurationError
+
+URL_PREFIX = "CALLTRANSFER_URL_PREFIX"
+PLATFORMS = "CALLTRANSFER_PLATFORMS"
+VERIFY_REQUESTS = "CALLTRANSFER_VERIFY_REQUESTS"
+DEFAULT_REGION = "CALLTRANSFER_DEFAULT_REGION"
+FALLBACK = "CALLTRANSFER_FALLBACK"
+REFUSAL_MESSAGE = "CALLTRANSFER_REFUSAL_MESSAGE"
+MAX_BODY_BYTES = "CALLTRANSFER_MAX_BODY_BYTES"
+
+VAPI_SECRET = "CALLTRANSFER_VAPI_SECRET"
+VAPI_SECRET_HEADER = "CALLTRANSFER_VAPI_SECRET_HEADER"
+VAPI_HMAC_SECRET = "CALLTRANSFER_VAPI_HMAC_SECRET"
+VAPI_HMAC_ALGORITHM = "CALLTRANSFER_VAPI_HMAC_ALGORITHM"
+VAPI_HMAC_SIGNATURE_HEADER = "CALLTRANSFER_VAPI_HMAC_SIGNATURE_HEADER"
+VAPI_HMAC_TIMESTAMP_HEADER = "CALLTRANSFER_VAPI_HMAC_TIMESTAMP_HEADER"
+VAPI_HMAC_PAYLOAD_FORMAT = "CALLTRANSFER_VAPI_HMAC_PAYLOAD_FORMAT"
+VAPI_HMAC_ENCODING = "CALLTRANSFER_VAPI_HMAC_ENCODING"
+VAPI_HMAC_PREFIX = "CALLTRANSFER_VAPI_HMAC_PREFIX"
+VAPI_HMAC_MAX_AGE = "CALLTRANSFER_VAPI_HMAC_MAX_AGE"
+
+#: The default of every key. ``init_app`` applies them with ``setdefault``.
+DEFAULTS: t.Final[dict[str, t.Any]] = {
+    URL_PREFIX: "/calltransfer",
+    PLATFORMS: None,
+    VERIFY_REQUESTS: True,
+    DEFAULT_REGION: None,
+    FALLBACK: None,
+    REFUSAL_MESSAGE: "I'm sorry, I can't transfer your call right now.",
+    # A long Vapi call carries thousands of artifact messages, twice over; 10 MiB leaves room.
+    MAX_BODY_BYTES: 10 * 1024 * 1024,
+    VAPI_SECRET: None,
+    VAPI_SECRET_HEADER: "X-Vapi-Secret",
+    VAPI_HMAC_SECRET: None,
+    VAPI_HMAC_ALGORITHM: "sha256",
+    VAPI_HMAC_SIGNATURE_HEADER: "x-signature",
+    VAPI_HMAC_TIMESTAMP_HEADER: "x-timestamp",
+    VAPI_HMAC_PAYLOAD_FORMAT: "{timestamp}.{body}",
+    VAPI_HMAC_ENCODING: "hex",
+    VAPI_HMAC_PREFIX: "",
+    VAPI_HMAC_MAX_AGE: 300,
+}
+
+
+def apply_defaults(config: t.MutableMapping[str, t.Any]) -> None:
+    """Write every default that the app did not set."""
+    for key, value in DEFAULTS.items():
+        config.setdefault(key, value)
+
+
+def get_str(config: t.Mapping[str, t.Any], key: str, *, optional: bool = False) -> str | None:
+    value = config.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or (not optional and not value):
+        raise ConfigurationError(messages.config_type(key, "a non-empty string", value), key=key)
+    return value
+
+
+def get_bool(config: t.Mapping[str, t.Any], key: str) -> bool:
+    value = config.get(key)
+    if not isinstance(value, bool):
+        raise ConfigurationError(messages.config_type(key, "True or False", value), key=key)
+    return value
+
+
+def get_number(
+    config: t.Mapping[str, t.Any], key: str, *, optional: bool = False, minimum: float = 0
+) -> float | None:
+    value = config.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= minimum:
+        raise ConfigurationError(
+            messages.config_type(key, f"a number greater than {minimum:g}", value), key=key
+        )
+    return float(value)
+
+
+def get_secrets(config: t.Mapping[str, t.Any], key: str) -> tuple[str, ...]:
+    """A secret setting: one string, or a list of strings so secrets can be rotated."""
+    value = config.get(key)
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) and v for v in values):
+        raise ConfigurationError(
+            messages.config_type(key, "a non-empty string or a list of them", "<hidden>"), key=key
+        )
+    return tuple(values)
+
+
+def get_choice(config: t.Mapping[str, t.Any], key: str, choices: t.Collection[str]) -> str:
+    value = config.get(key)
+    if value not in choices:
+        raise ConfigurationError(messages.config_choice(key, value, choices), key=key)
+    return t.cast(str, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The validated, platform-independent settings of one app.
+
+    :meta private:
+    """
+
+    url_prefix: str
+    verify: bool
+    default_region: str | None
+    refusal_message: str
+    max_body_bytes: int
+
+
+def load(config: t.Mapping[str, t.Any]) -> Settings:
+    """Validate the platform-independent keys and return them as :class:`Settings`."""
+    prefix = config.get(URL_PREFIX)
+    if not isinstance(prefix, str) or not prefix.startswith("/"):
+        raise ConfigurationError(messages.config_url_prefix(URL_PREFIX, prefix), key=URL_PREFIX)
+    region = config.get(DEFAULT_REGION)
+    if region is not None and (not isinstance(region, str) or not phone.is_region(region)):
+        raise ConfigurationError(messages.config_region(DEFAULT_REGION, region), key=DEFAULT_REGION)
+    refusal = get_str(config, REFUSAL_MESSAGE)
+    max_body = config.get(MAX_BODY_BYTES)
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024:
+        raise ConfigurationError(
+            messages.config_type(MAX_BODY_BYTES, "a whole number of bytes of at least 1024", max_body),
+            key=MAX_BODY_BYTES,
+        )
+    return Settings(
+        url_prefix=prefix.rstrip("/") or "/",
+        verify=get_bool(config, VERIFY_REQUESTS),
+        default_region=region.upper() if region else None,
+        refusal_message=t.cast(str, refusal),
+        max_body_bytes=max_body,
+    )

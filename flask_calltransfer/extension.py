@@ -1,0 +1,537 @@
+"""The :class:`CallTransfer` extension: registration, configuration and routing."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import types
+import typing as t
+
+from flask import Flask
+from flask import Response
+from flask import current_app
+
+from . import config as cfg
+from . import messages
+from . import phone
+from . import signals
+from .exceptions import ConfigurationError
+from .exceptions import InvalidDestination
+from .exceptions import TransferRefused
+from .exceptions import UnsupportedDestination
+from .models import Destination
+from .models import HandlerResult
+from .models import NumberDestination
+from .models import PlatformEvent
+from .models import SipDestination
+from .models import TransferRequest
+from .platforms import BUILTIN_PLATFORMS
+from .platforms import Platform
+
+logger = logging.getLogger("flask_calltransfer")
+
+#: A routing handler: takes the request, returns a destination, a string shorthand, or ``None``.
+RequestHandler = t.Callable[[TransferRequest], t.Union[HandlerResult, t.Awaitable[HandlerResult]]]
+#: An error handler: takes the request and the exception, returns a destination or ``None``.
+ErrorHandler = t.Callable[
+    [TransferRequest, Exception], t.Union[HandlerResult, t.Awaitable[HandlerResult]]
+]
+#: An event handler: takes the event, returns the reply body or ``None`` for the platform's no-op.
+EventHandler = t.Callable[
+    [PlatformEvent],
+    t.Union[t.Mapping[str, t.Any], None, t.Awaitable[t.Union[t.Mapping[str, t.Any], None]]],
+]
+Predicate = t.Callable[[TransferRequest], bool]
+
+T_request_handler = t.TypeVar("T_request_handler", bound=RequestHandler)
+T_error_handler = t.TypeVar("T_error_handler", bound=ErrorHandler)
+T_event_handler = t.TypeVar("T_event_handler", bound=EventHandler)
+
+
+def _platform_filter(platform: str | t.Iterable[str] | None) -> frozenset[str] | None:
+    if platform is None:
+        return None
+    if isinstance(platform, str):
+        names: tuple[object, ...] = (platform,)
+    elif isinstance(platform, t.Iterable):
+        names = tuple(platform)
+    else:
+        raise TypeError(messages.platform_filter_invalid(platform))
+    if not names or not all(isinstance(name, str) and name for name in names):
+        raise TypeError(messages.platform_filter_invalid(platform))
+    return frozenset(t.cast(tuple[str, ...], names))
+
+
+def _name(func: t.Callable[..., t.Any] | None) -> str:
+    if func is None:
+        return "CALLTRANSFER_FALLBACK"
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Handler:
+    func: RequestHandler
+    platforms: frozenset[str] | None
+    when: Predicate | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _EventHandler:
+    func: EventHandler
+    type: str
+    platforms: frozenset[str] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _State:
+    """What one app needs at request time; stored in ``app.extensions["calltransfer"]``."""
+
+    extension: CallTransfer
+    settings: cfg.Settings
+    platforms: dict[str, Platform]
+    fallback: Destination | None
+
+
+class CallTransfer:
+    """The Flask-CallTransfer extension.
+
+    Registers one webhook route per enabled platform at ``<CALLTRANSFER_URL_PREFIX>/<platform>``
+    and answers each platform's "where should this call go?" with the decorated handlers.
+
+    .. code-block:: python
+
+        transfers = CallTransfer()
+
+        @transfers.on_request
+        def route(call):
+            if "sales" in call.text.lower():
+                return "+31612345678"
+
+        def create_app():
+            app = Flask(__name__)
+            app.config["CALLTRANSFER_VAPI_SECRET"] = os.environ["VAPI_SECRET"]
+            transfers.init_app(app)
+            return app
+
+    Handlers and directory entries live on the extension, so they can be declared before
+    ``init_app``, and one extension can serve several apps.
+
+    :param app: the app to register with now; or call :meth:`init_app` later.
+    :param platforms: the platform classes this extension offers; defaults to every built-in.
+        ``CALLTRANSFER_PLATFORMS`` chooses among them per app.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self, app: Flask | None = None, *, platforms: t.Iterable[type[Platform]] | None = None
+    ) -> None:
+        self._handlers: list[_Handler] = []
+        self._event_handlers: list[_EventHandler] = []
+        self._error_handler: ErrorHandler | None = None
+        self._directory: dict[str, Destination] = {}
+        classes = list(platforms) if platforms is not None else list(BUILTIN_PLATFORMS.values())
+        #: The platform classes on offer, by name.
+        self.platform_classes: dict[str, type[Platform]] = {cls.name: cls for cls in classes}
+        if app is not None:
+            self.init_app(app)
+
+    # Registration ----------------------------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        """Register the extension on ``app``: apply and validate the config, add the routes.
+
+        The configuration is read once, here. A missing secret, an unknown platform or an invalid
+        fallback raises :class:`~flask_calltransfer.ConfigurationError` naming the key.
+
+        :raises RuntimeError: if a ``CallTransfer`` is already registered on ``app``.
+        """
+        from . import views
+
+        if "calltransfer" in app.extensions:
+            raise RuntimeError(messages.already_registered())
+        cfg.apply_defaults(app.config)
+        settings = cfg.load(app.config)
+        platforms = self._enabled_platforms(app.config, settings)
+        fallback = self._configured_fallback(app.config.get(cfg.FALLBACK), settings)
+        if not settings.verify:
+            logger.warning(messages.verification_disabled())
+        app.extensions["calltransfer"] = _State(self, settings, platforms, fallback)
+        app.register_blueprint(
+            views.make_blueprint(platforms), url_prefix=settings.url_prefix or None
+        )
+
+    def _enabled_platforms(
+        self, config: t.Mapping[str, t.Any], settings: cfg.Settings
+    ) -> dict[str, Platform]:
+        chosen = config.get(cfg.PLATFORMS)
+        if chosen is None:
+            names = [
+                name
+                for name, cls in self.platform_classes.items()
+                if not settings.verify or cls.has_credentials(config)
+            ]
+            if not names:
+                keys = [key for cls in self.platform_classes.values() for key in cls.credential_keys]
+                raise ConfigurationError(messages.config_no_platform(keys), key=cfg.PLATFORMS)
+        else:
+            if isinstance(chosen, str) or not isinstance(chosen, (list, tuple, set, frozenset)):
+                raise ConfigurationError(
+                    messages.config_type(cfg.PLATFORMS, "a list of platform names or None", chosen),
+                    key=cfg.PLATFORMS,
+                )
+            names = list(dict.fromkeys(chosen))
+            for name in names:
+                if name not in self.platform_classes:
+                    raise ConfigurationError(
+                        messages.config_unknown_platform(cfg.PLATFORMS, name, self.platform_classes),
+                        key=cfg.PLATFORMS,
+                    )
+            if not names:
+                keys = [key for cls in self.platform_classes.values() for key in cls.credential_keys]
+                raise ConfigurationError(messages.config_no_platform(keys), key=cfg.PLATFORMS)
+        return {name: self.platform_classes[name].from_config(config, settings) for name in names}
+
+    def _configured_fallback(self, value: object, settings: cfg.Settings) -> Destination | None:
+        if value is None:
+            return None
+        if isinstance(value, Destination):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(
+                messages.config_type(cfg.FALLBACK, "a directory name, number or SIP URI", value),
+                key=cfg.FALLBACK,
+            )
+        text = value.strip()
+        if not self._is_shorthand(text) and text not in self._directory:
+            raise ConfigurationError(messages.config_fallback_name(cfg.FALLBACK, text), key=cfg.FALLBACK)
+        try:
+            return self._coerce(text, settings.default_region)
+        except InvalidDestination as exc:
+            raise ConfigurationError(messages.config_fallback(cfg.FALLBACK, str(exc)), key=cfg.FALLBACK) from None
+
+    @t.overload
+    def on_request(self, func: T_request_handler, /) -> T_request_handler: ...
+
+    @t.overload
+    def on_request(
+        self,
+        func: None = None,
+        /,
+        *,
+        platform: str | t.Iterable[str] | None = None,
+        when: Predicate | None = None,
+    ) -> t.Callable[[T_request_handler], T_request_handler]: ...
+
+    def on_request(
+        self,
+        func: T_request_handler | None = None,
+        /,
+        *,
+        platform: str | t.Iterable[str] | None = None,
+        when: Predicate | None = None,
+    ) -> T_request_handler | t.Callable[[T_request_handler], T_request_handler]:
+        """Register a routing handler. Works with and without arguments.
+
+        Handlers run in registration order; those whose ``platform`` or ``when`` does not match are
+        skipped, and the first one to return something other than ``None`` decides. A handler
+        returns a destination object; a string (``"+31..."`` or a national number for a number,
+        ``"sip:..."`` for a SIP URI, anything else a name from :attr:`destinations`); or ``None``
+        to let the next handler decide. ``async def`` handlers work too.
+
+        .. code-block:: python
+
+            @transfers.on_request(platform="vapi", when=lambda call: call.caller in VIP)
+            def vip(call):
+                return SipDestination("sip:vip@pbx.example.com")
+
+            @transfers.on_request
+            def by_keyword(call):
+                if "sales" in call.text.lower():
+                    return "sales"
+
+        :param platform: only run for this platform name, or these names.
+        :param when: only run when this predicate returns true for the request.
+        :return: the function, unchanged.
+        """
+        platforms = _platform_filter(platform)
+        if when is not None and not callable(when):
+            raise TypeError(messages.predicate_invalid(when))
+
+        def register(f: T_request_handler) -> T_request_handler:
+            self._handlers.append(_Handler(f, platforms, when))
+            return f
+
+        if func is not None:
+            return register(func)
+        return register
+
+    def on_error(self, func: T_error_handler) -> T_error_handler:
+        """Register the handler called when a routing handler fails.
+
+        It receives the request and the exception, and returns a destination (or a string
+        shorthand), or ``None`` to use ``CALLTRANSFER_FALLBACK`` and then the refusal. It may call
+        :func:`~flask_calltransfer.refuse`. There is one slot: registering again replaces it.
+
+        .. code-block:: python
+
+            @transfers.on_error
+            def failed(call, exc):
+                return "reception"
+
+        :return: the function, unchanged.
+        """
+        self._error_handler = func
+        return func
+
+    def on_event(
+        self, type: str, *, platform: str | t.Iterable[str] | None = None
+    ) -> t.Callable[[T_event_handler], T_event_handler]:
+        """Register a handler for another event arriving on a platform's webhook URL.
+
+        The handler receives a :class:`~flask_calltransfer.PlatformEvent` and returns the reply
+        body as a dict, or ``None`` for the platform's no-op answer. Handlers for one event type run
+        in registration order until one returns a dict.
+
+        .. code-block:: python
+
+            @transfers.on_event("assistant-request", platform="vapi")
+            def choose_assistant(event):
+                return {"assistantId": ASSISTANTS[event.payload["phoneNumber"]["number"]]}
+
+        :param type: the event type, as the platform spells it.
+        :param platform: only for this platform name, or these names.
+        :return: a decorator that returns the function unchanged.
+        """
+        if not isinstance(type, str) or not type:
+            raise TypeError(messages.event_type_invalid(type))
+        platforms = _platform_filter(platform)
+
+        def register(f: T_event_handler) -> T_event_handler:
+            self._event_handlers.append(_EventHandler(f, type, platforms))
+            return f
+
+        return register
+
+    def add_destination(self, name: str, destination: Destination) -> None:
+        """Add a named destination to the directory.
+
+        Handlers return the name instead of the object, ``CALLTRANSFER_FALLBACK`` may name it, and
+        the CLI checks every entry.
+
+        .. code-block:: python
+
+            transfers.add_destination(
+                "sales", NumberDestination("+31 6 12345678", description="Pricing and quotes")
+            )
+
+        :param name: the name; replaces an earlier entry of the same name.
+        :param destination: the destination object.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(messages.directory_name_invalid(name))
+        if not isinstance(destination, Destination):
+            raise TypeError(messages.directory_value_invalid(destination))
+        self._directory[name.strip()] = destination
+
+    @property
+    def destinations(self) -> t.Mapping[str, Destination]:
+        """The directory: a read-only view of the named destinations."""
+        return types.MappingProxyType(self._directory)
+
+    # Routing ---------------------------------------------------------------------------------------
+
+    def _state(self) -> _State:
+        state = current_app.extensions.get("calltransfer")
+        if state is None or state.extension is not self:
+            raise RuntimeError(messages.not_registered())
+        return t.cast(_State, state)
+
+    @staticmethod
+    def _is_shorthand(text: str) -> bool:
+        return text.startswith(("sip:", "sips:")) or phone.looks_like_number(text)
+
+    def _coerce(self, value: object, region: str | None) -> Destination:
+        """Turn a handler's answer into a destination, raising InvalidDestination if it is none."""
+        if isinstance(value, Destination):
+            return value
+        if not isinstance(value, str):
+            raise InvalidDestination(messages.destination_type_invalid(value))
+        text = value.strip()
+        if text.startswith(("sip:", "sips:")):
+            return SipDestination(text)
+        if phone.looks_like_number(text):
+            return NumberDestination(text, region=region)
+        try:
+            return self._directory[text]
+        except KeyError:
+            raise InvalidDestination(messages.directory_name_unknown(text, self._directory)) from None
+
+    def resolve(self, call: TransferRequest) -> Destination:
+        """Run the handlers for ``call`` and return the destination they choose.
+
+        This is routing without HTTP, rendering or signals, for unit tests of an app's rules. It
+        must run inside an app context of an app registered with this extension. When no handler
+        answers, the configured fallback is returned.
+
+        :raises TransferRefused: if a handler refuses, or nobody answers and there is no fallback.
+        :raises Exception: whatever a handler raises; ``on_error`` is not consulted here.
+        """
+        state = self._state()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        answer, _ = self._run_handlers(app, call)
+        if answer is not None:
+            return self._coerce(answer, state.settings.default_region)
+        if state.fallback is not None:
+            return state.fallback
+        raise TransferRefused(state.settings.refusal_message)
+
+    def _run_handlers(
+        self, app: Flask, call: TransferRequest
+    ) -> tuple[HandlerResult, RequestHandler | None]:
+        for handler in self._handlers:
+            if handler.platforms is not None and call.platform not in handler.platforms:
+                continue
+            if handler.when is not None and not handler.when(call):
+                continue
+            answer = app.ensure_sync(handler.func)(call)
+            if answer is not None:
+                return answer, handler.func
+        return None, None
+
+    def _route(self, platform: Platform, call: TransferRequest) -> Response:
+        """The whole routing path for one request. Always returns the platform's valid answer."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        state = self._state()
+        started = time.perf_counter()
+        signals.transfer_requested.send(app, call=call)
+        if not self._handlers:
+            logger.warning(messages.no_handlers())
+        try:
+            answer, handler = self._run_handlers(app, call)
+        except TransferRefused as refusal:
+            return self._refuse(app, platform, call, refusal.reason)
+        except Exception as exc:
+            logger.exception(messages.handler_failed(self._failing_handler(call), repr(call)))
+            signals.transfer_failed.send(app, call=call, exception=exc, stage="handler")
+            return self._recover(app, state, platform, call, exc, started)
+        if answer is None:
+            response = platform.no_answer(call)
+            if response is not None:
+                return response
+            return self._fallback(app, state, platform, call, started)
+        try:
+            destination = self._coerce(answer, state.settings.default_region)
+            response = platform.render(call, destination)
+        except (InvalidDestination, UnsupportedDestination) as exc:
+            logger.error(messages.destination_failed(_name(handler), repr(call), str(exc)))
+            signals.transfer_failed.send(app, call=call, exception=exc, stage="destination")
+            return self._recover(app, state, platform, call, exc, started)
+        return self._resolved(app, call, destination, handler, started, response)
+
+    def _failing_handler(self, call: TransferRequest) -> str:
+        # Only for the log line: the traceback names the exact frame anyway.
+        matching = [h.func for h in self._handlers if h.platforms is None or call.platform in h.platforms]
+        return ", ".join(_name(f) for f in matching) or "-"
+
+    def _recover(
+        self,
+        app: Flask,
+        state: _State,
+        platform: Platform,
+        call: TransferRequest,
+        exc: Exception,
+        started: float,
+    ) -> Response:
+        """The failure path: ``on_error``, then the fallback, then the refusal."""
+        error_handler = self._error_handler
+        if error_handler is not None:
+            try:
+                answer = app.ensure_sync(error_handler)(call, exc)
+                if answer is not None:
+                    destination = self._coerce(answer, state.settings.default_region)
+                    response = platform.render(call, destination)
+                    return self._resolved(app, call, destination, error_handler, started, response)
+            except TransferRefused as refusal:
+                return self._refuse(app, platform, call, refusal.reason)
+            except Exception as second:
+                logger.exception(messages.error_handler_failed(_name(error_handler), repr(call)))
+                signals.transfer_failed.send(app, call=call, exception=second, stage="on_error")
+        return self._fallback(app, state, platform, call, started)
+
+    def _fallback(
+        self, app: Flask, state: _State, platform: Platform, call: TransferRequest, started: float
+    ) -> Response:
+        if state.fallback is not None:
+            try:
+                response = platform.render(call, state.fallback)
+            except UnsupportedDestination as exc:
+                logger.error(messages.fallback_failed(repr(call), str(exc)))
+                signals.transfer_failed.send(app, call=call, exception=exc, stage="fallback")
+            else:
+                return self._resolved(app, call, state.fallback, None, started, response)
+        return self._refuse(app, platform, call, state.settings.refusal_message)
+
+    def _resolved(
+        self,
+        app: Flask,
+        call: TransferRequest,
+        destination: Destination,
+        handler: t.Callable[..., t.Any] | None,
+        started: float,
+        response: Response,
+    ) -> Response:
+        elapsed = time.perf_counter() - started
+        logger.info(
+            "Transfer %s on %s resolved to %s by %s in %.1f ms.",
+            call.call_id,
+            call.platform,
+            destination.describe(),
+            _name(handler),
+            elapsed * 1000,
+        )
+        signals.transfer_resolved.send(
+            app, call=call, destination=destination, handler=handler, elapsed=elapsed
+        )
+        return response
+
+    def _refuse(self, app: Flask, platform: Platform, call: TransferRequest, reason: str) -> Response:
+        logger.info("Transfer %s on %s refused.", call.call_id, call.platform)
+        signals.transfer_refused.send(app, call=call, reason=reason)
+        return platform.render(call, TransferRefused(reason))
+
+    def _event(self, platform: Platform, event: PlatformEvent) -> Response:
+        """Answer an event that is not a transfer request."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
+        reply: dict[str, t.Any] | None = None
+        for handler in self._event_handlers:
+            if handler.type != event.type:
+                continue
+            if handler.platforms is not None and platform.name not in handler.platforms:
+                continue
+            try:
+                answer = app.ensure_sync(handler.func)(event)
+            except Exception:
+                logger.exception(messages.event_handler_failed(_name(handler.func), event.type))
+                break
+            if answer is None:
+                continue
+            if not isinstance(answer, t.Mapping):
+                logger.error(messages.event_reply_invalid(_name(handler.func), answer))
+                break
+            reply = dict(answer)
+            break
+        try:
+            return platform.render_event(event, reply)
+        except (TypeError, ValueError):
+            logger.error(messages.event_reply_invalid("reply", reply))
+            return platform.render_event(event, None)
+
+    def __repr__(self) -> str:
+        try:
+            names = ", ".join(self._state().platforms)
+        except RuntimeError:
+            return f"<CallTransfer handlers={len(self._handlers)}>"
+        return f"<CallTransfer platforms=[{names}] handlers={len(self._handlers)}>"

@@ -1,0 +1,328 @@
+"""Every sentence Flask-CallTransfer says to a developer or an operator, in one place.
+
+Each message says what happened and how to fix it. None of them includes a secret, a payload or an
+unmasked phone number.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# Destinations -------------------------------------------------------------------------------------
+
+
+def number_empty() -> str:
+    return "The phone number is empty. Pass the number to dial, for example '+31612345678'."
+
+
+def number_needs_region(number: str) -> str:
+    return (
+        f"The number {_show(number)} has no country code. Write it in international form starting"
+        " with '+', pass region='NL' (or your country's code), or set CALLTRANSFER_DEFAULT_REGION."
+    )
+
+
+def number_unparseable(number: str, detail: str) -> str:
+    return (
+        f"The number {_show(number)} could not be read as a phone number ({detail}). Write it in"
+        " international form, for example '+31612345678'."
+    )
+
+
+def number_invalid(number: str) -> str:
+    return (
+        f"The number {_show(number)} is not a valid phone number for its country. Check the digits,"
+        " or pass e164=False for a trunk short code."
+    )
+
+
+def number_non_e164_invalid(number: str) -> str:
+    return (
+        f"The number {_show(number)} is not allowed without the E.164 check: use 3 to 40 letters or"
+        " digits with an optional leading '+'."
+    )
+
+
+def attribute_not_text(what: str, value: object) -> str:
+    return f"The destination's {what} must be a string, not {type(value).__name__}."
+
+
+def attribute_empty(what: str) -> str:
+    return f"The destination's {what} is empty. Give it a value or leave it out."
+
+
+def attribute_too_long(what: str, limit: int) -> str:
+    return f"The destination's {what} is longer than {limit} characters. Shorten it."
+
+
+def extension_invalid(extension: object) -> str:
+    return f"The extension {_show(extension)} is not valid: use a string of 1 to 10 digits, like '101'."
+
+
+def mode_unknown(mode: object, modes: list[str]) -> str:
+    return f"The transfer mode {_show(mode)} is not one of Vapi's modes. Use one of: {', '.join(modes)}."
+
+
+def history_unknown(history: object, modes: list[str]) -> str:
+    return f"The history mode {_show(history)} is not one of Vapi's. Use one of: {', '.join(modes)}."
+
+
+def sip_uri_invalid(uri: object) -> str:
+    return (
+        f"{_show(uri)} is not a valid SIP URI. Write it as 'sip:user@host' or 'sips:user@host',"
+        " without spaces or angle brackets."
+    )
+
+
+def sip_headers_not_mapping(headers: object) -> str:
+    return f"SIP headers must be a dict of header names to values, not {type(headers).__name__}."
+
+
+def sip_header_name_invalid(name: object) -> str:
+    return (
+        f"{_show(name)} is not a valid SIP header name. Use letters, digits and '-', for example"
+        " 'X-Account-Id'."
+    )
+
+
+def sip_header_value_invalid(name: str) -> str:
+    return f"The value of SIP header {name!r} must be a string without line breaks."
+
+
+def destination_type_invalid(value: object) -> str:
+    return (
+        f"A handler returned {type(value).__name__}, which is not a destination. Return a"
+        " NumberDestination, SipDestination or AssistantDestination, a number or SIP URI string,"
+        " a directory name, or None to let the next handler decide."
+    )
+
+
+def directory_name_unknown(name: str, known: t.Iterable[str]) -> str:
+    names = ", ".join(sorted(known)) or "none yet"
+    return (
+        f"There is no destination named {name!r} in the directory (known: {names}). Add it with"
+        f" transfers.add_destination({name!r}, NumberDestination(...)), or return a number or SIP URI."
+    )
+
+
+def directory_name_invalid(name: object) -> str:
+    return f"Destination names must be non-empty strings, not {_show(name)}."
+
+
+def directory_value_invalid(value: object) -> str:
+    return (
+        f"add_destination() needs a NumberDestination, SipDestination or AssistantDestination, not"
+        f" {type(value).__name__}."
+    )
+
+
+def unsupported_kind(platform: str, kind: str) -> str:
+    return (
+        f"{platform} cannot transfer to a {kind} destination. Return a destination {platform}"
+        " supports for this request, or check call.platform in your handler."
+    )
+
+
+def unsupported_attribute(platform: str, attribute: str) -> str:
+    return (
+        f"{platform} cannot carry the destination's {attribute}. Leave {attribute} out for"
+        f" {platform} requests, or check call.platform in your handler."
+    )
+
+
+# Handlers -----------------------------------------------------------------------------------------
+
+
+def handler_failed(handler: str, call: str) -> str:
+    return f"The transfer handler {handler} raised an exception for {call}; using the failure path."
+
+
+def error_handler_failed(handler: str, call: str) -> str:
+    return f"The on_error handler {handler} raised an exception for {call}; using the fallback."
+
+
+def destination_failed(handler: str, call: str, detail: str) -> str:
+    return f"The destination from {handler} cannot be used for {call}: {detail}"
+
+
+def fallback_failed(call: str, detail: str) -> str:
+    return f"CALLTRANSFER_FALLBACK cannot be used for {call}: {detail} Refusing the transfer."
+
+
+def no_handlers() -> str:
+    return (
+        "A transfer request arrived but no handler is registered, so it was refused. Add one:\n\n"
+        "    @transfers.on_request\n"
+        "    def route(call):\n"
+        "        return NumberDestination('+31612345678')\n"
+    )
+
+
+def event_handler_failed(handler: str, event: str) -> str:
+    return (
+        f"The on_event handler {handler} raised an exception for a {event!r} event; answering with"
+        " the platform's no-op reply."
+    )
+
+
+def event_reply_invalid(handler: str, value: object) -> str:
+    return (
+        f"The on_event handler {handler} returned {type(value).__name__}; return a dict (the reply"
+        " body) or None (the platform's no-op). Answering with the no-op."
+    )
+
+
+def predicate_invalid(value: object) -> str:
+    return f"when= must be a callable that takes the TransferRequest, not {type(value).__name__}."
+
+
+def platform_filter_invalid(value: object) -> str:
+    return f"platform= must be a platform name or a list of names, not {_show(value)}."
+
+
+def event_type_invalid(value: object) -> str:
+    return f"on_event() needs the event type as a non-empty string, such as 'assistant-request', not {_show(value)}."
+
+
+def refuse_reason_invalid() -> str:
+    return "refuse() needs a non-empty sentence that tells the caller what happens next."
+
+
+# Extension and configuration ----------------------------------------------------------------------
+
+
+def already_registered() -> str:
+    return (
+        "A 'CallTransfer' instance has already been registered on this Flask app. Import and use"
+        " that instance instead of creating a second one."
+    )
+
+
+def not_registered() -> str:
+    return (
+        "The current Flask app is not registered with this 'CallTransfer' instance. Did you forget"
+        " to call 'init_app', or did you create several 'CallTransfer' instances?"
+    )
+
+
+def config_type(key: str, expected: str, value: object) -> str:
+    return f"{key} must be {expected}, not {_show(value)}. Fix it in your app's configuration."
+
+
+def config_url_prefix(key: str, value: object) -> str:
+    return f"{key} must be a path starting with '/', such as '/calltransfer', not {_show(value)}."
+
+
+def config_region(key: str, value: object) -> str:
+    return f"{key} must be a two-letter region code such as 'NL' or 'US', not {_show(value)}."
+
+
+def config_unknown_platform(key: str, name: object, known: t.Iterable[str]) -> str:
+    return f"{key} names {_show(name)}, which is not a platform here. Known platforms: {', '.join(sorted(known))}."
+
+
+def config_missing_credentials(platform: str, keys: t.Sequence[str]) -> str:
+    return (
+        f"The {platform} platform is enabled but has no credentials. Set {' or '.join(keys)}, or"
+        " remove it from CALLTRANSFER_PLATFORMS. (CALLTRANSFER_VERIFY_REQUESTS = False disables"
+        " verification, for local development only.)"
+    )
+
+
+def config_no_platform(keys: t.Sequence[str]) -> str:
+    return (
+        "No platform is enabled, so Flask-CallTransfer would serve nothing. Set the credentials of"
+        f" at least one platform ({', '.join(keys)}), or list platforms in CALLTRANSFER_PLATFORMS."
+    )
+
+
+def config_choice(key: str, value: object, choices: t.Iterable[str]) -> str:
+    return f"{key} must be one of {', '.join(sorted(choices))}, not {_show(value)}."
+
+
+def config_payload_format(key: str, placeholder: str, allowed: t.Iterable[str]) -> str:
+    names = ", ".join("{" + p + "}" for p in sorted(allowed))
+    return f"{key} uses the placeholder {{{placeholder}}}, which is not supported. Use {names}."
+
+
+def config_fallback(key: str, detail: str) -> str:
+    return f"{key} is not a usable destination: {detail}"
+
+
+def config_fallback_name(key: str, name: str) -> str:
+    return (
+        f"{key} names {name!r}, which is not in the directory. Call transfers.add_destination({name!r},"
+        " ...) before init_app(), or set it to a number or SIP URI."
+    )
+
+
+def verification_disabled() -> str:
+    return (
+        "CALLTRANSFER_VERIFY_REQUESTS is False: webhook requests are NOT verified and anyone who"
+        " can reach the URL can route your calls. Use this for local development only."
+    )
+
+
+# Requests -----------------------------------------------------------------------------------------
+
+
+def body_too_large(limit: int) -> str:
+    return f"The request body is larger than {limit} bytes (CALLTRANSFER_MAX_BODY_BYTES)."
+
+
+def body_empty() -> str:
+    return "The request body is empty. Send the platform's JSON event."
+
+
+def body_not_json(detail: str) -> str:
+    return f"The request body is not valid JSON ({detail}). Send the platform's JSON event."
+
+
+def body_not_object() -> str:
+    return "The request body must be a JSON object, the platform's event."
+
+
+def body_too_deep() -> str:
+    return "The request body is nested too deeply to be a platform event."
+
+
+def payload_invalid(platform: str) -> str:
+    return f"The {platform} payload has fields of the wrong type; see 'errors' for each field."
+
+
+def verification_failed() -> str:
+    return "The request could not be verified."
+
+
+def secret_missing(where: str) -> str:
+    return f"No credential was sent in {where}."
+
+
+def secret_mismatch(where: str) -> str:
+    return f"The credential in {where} does not match any configured secret."
+
+
+def signature_missing(header: str) -> str:
+    return f"The signature header {header} is missing."
+
+
+def signature_mismatch(header: str) -> str:
+    return f"The signature in {header} does not match the body."
+
+
+def timestamp_missing(header: str) -> str:
+    return f"The timestamp header {header} is missing."
+
+
+def timestamp_invalid(header: str) -> str:
+    return f"The timestamp header {header} is not a number."
+
+
+def timestamp_stale(header: str, age: float, limit: float) -> str:
+    return f"The timestamp in {header} is {age:.0f} s away from now, outside the {limit:.0f} s window."

@@ -1,0 +1,101 @@
+"""Phone numbers: normalise to E.164, validate, and mask for log lines.
+
+This is the only module that imports :mod:`phonenumbers`, so the rest of the package deals in plain
+E.164 strings.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import phonenumbers
+
+from . import messages
+from .exceptions import InvalidDestination
+
+#: Characters people write inside phone numbers besides digits. A string made of digits and these
+#: (optionally after a leading ``+``) is treated as a number, anything else as a name.
+_NUMBER_LIKE = re.compile(r"^\+?[0-9][0-9 ().\-/]*$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+#: Vapi's pattern for numbers sent with ``numberE164CheckEnabled: false`` (trunk short codes).
+_NON_E164 = re.compile(r"^\+?[a-zA-Z0-9]+$")
+
+
+def looks_like_number(text: str) -> bool:
+    """Whether ``text`` is written like a phone number rather than like a name."""
+    return bool(_NUMBER_LIKE.match(text.strip()))
+
+
+def is_region(region: str) -> bool:
+    """Whether ``region`` is a two-letter region code phonenumbers knows, such as ``"NL"``."""
+    return region.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def normalise(number: str, region: str | None = None) -> str:
+    """Return ``number`` in E.164 form, or raise :class:`InvalidDestination`.
+
+    :param number: an international number (``"+31 6 12345678"``) or, with ``region``, a national
+        one (``"06 12345678"``).
+    :param region: the two-letter region used for national numbers.
+    """
+    if not isinstance(number, str) or not number.strip():
+        raise InvalidDestination(messages.number_empty())
+    text = number.strip()
+    if not text.startswith("+") and region is None:
+        raise InvalidDestination(messages.number_needs_region(text))
+    try:
+        parsed = phonenumbers.parse(text, region.upper() if region else None)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidDestination(messages.number_unparseable(text, str(exc))) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidDestination(messages.number_invalid(text))
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_non_e164(number: str) -> str:
+    """Validate a number sent without the E.164 check, the form Vapi allows for SIP trunks."""
+    text = number.strip() if isinstance(number, str) else ""
+    if not (3 <= len(text) <= 40) or not _NON_E164.match(text):
+        raise InvalidDestination(messages.number_non_e164_invalid(text))
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def to_e164_or_raw(number: str | None, region: str | None = None) -> str | None:
+    """Normalise a number from a payload without ever raising.
+
+    Returns the E.164 form when the number parses, the stripped original otherwise, and ``None``
+    for an absent or empty value. Callers repeat across a call, hence the small cache.
+    """
+    if not isinstance(number, str):
+        return None
+    text = number.strip()
+    if not text:
+        return None
+    if _E164.match(text):
+        return text
+    try:
+        parsed = phonenumbers.parse(text, region.upper() if region else None)
+    except phonenumbers.NumberParseException:
+        return text
+    if not phonenumbers.is_possible_number(parsed):
+        return text
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask(number: object) -> str:
+    """Mask a phone number for a log line: ``"+31612345678"`` becomes ``"+3161****678"``.
+
+    Anything that is not a string comes back as ``"-"``; short values are masked completely, so no
+    more than eight characters of any value ever reach a log line.
+    """
+    if not isinstance(number, str) or not number:
+        return "-"
+    if number.startswith(("sip:", "sips:")):
+        scheme, _, rest = number.partition(":")
+        user, at, host = rest.partition("@")
+        return f"{scheme}:{mask(user) if at else '****'}{at}{host if at else ''}"
+    if len(number) <= 8:
+        return "****"
+    return f"{number[:5]}****{number[-3:]}"

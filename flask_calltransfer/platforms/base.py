@@ -1,0 +1,155 @@
+"""The contract every platform adapter fulfils.
+
+A platform translates at the edge: it verifies the raw request, turns the platform's payload into a
+neutral :class:`~flask_calltransfer.TransferRequest` (or a :class:`~flask_calltransfer.PlatformEvent`),
+and renders a destination or a refusal in the platform's own wire format. Everything between (the
+handlers, the fallback, the signals) is the same for every platform.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+import typing as t
+
+from flask import Response
+
+from .. import messages
+from ..exceptions import RequestVerificationFailed
+from ..exceptions import TransferRefused
+from ..exceptions import UnsupportedDestination
+from ..models import Destination
+from ..models import PlatformEvent
+from ..models import TransferRequest
+
+if t.TYPE_CHECKING:
+    from ..config import Settings
+    from ..security import Verifier
+
+#: What a platform renders: a destination to send, or a refusal to report.
+Outcome = t.Union[Destination, TransferRefused]
+
+
+@dataclasses.dataclass(frozen=True)
+class Inbound:
+    """The parts of an HTTP request a platform may look at. Built by the view.
+
+    .. versionadded:: 0.1
+    """
+
+    #: Request headers, looked up case-insensitively.
+    headers: t.Mapping[str, str]
+    #: The raw body bytes, exactly as received.
+    body: bytes
+    #: The HTTP method.
+    method: str
+    #: The full URL the request was sent to.
+    url: str
+
+
+def json_response(body: t.Any, status: int = 200) -> Response:
+    """A JSON response with the compact encoding platforms expect."""
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status=status,
+        mimetype="application/json",
+    )
+
+
+_FAILED_CALL = TransferRequest(platform="-", event="-")
+
+
+class Platform(abc.ABC):
+    """Base class of the platform adapters. One instance serves one app.
+
+    A subclass must:
+
+    - set :attr:`name`, the URL segment and config namespace (``"vapi"`` serves
+      ``POST <prefix>/vapi`` and reads ``CALLTRANSFER_VAPI_*``);
+    - set :attr:`credential_keys`, the config keys any of which enables the platform when
+      ``CALLTRANSFER_PLATFORMS`` is ``None``;
+    - implement :meth:`from_config`, validating its own keys and raising
+      :class:`~flask_calltransfer.ConfigurationError` naming the key at fault;
+    - implement :meth:`parse`, returning a :class:`~flask_calltransfer.TransferRequest` for events
+      that ask for a destination and a :class:`~flask_calltransfer.PlatformEvent` for any other,
+      and raising :class:`~flask_calltransfer.InvalidPayload` for payloads of the wrong shape;
+    - implement :meth:`render`, answering a destination or a refusal in the platform's format and
+      raising :class:`~flask_calltransfer.UnsupportedDestination` for a destination, or an
+      attribute of one, it cannot carry; rendering a refusal must never fail;
+    - implement :meth:`render_event`, answering any other event.
+
+    It may override :meth:`verify` (the default uses the verifier built by :meth:`from_config`) and
+    :meth:`no_answer`, for platforms where "no handler answered" means "no transfer now" rather
+    than a refusal.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The URL segment and config namespace.
+    name: t.ClassVar[str]
+    #: Config keys that hold this platform's credentials.
+    credential_keys: t.ClassVar[tuple[str, ...]]
+
+    def __init__(self, *, settings: Settings, verifier: Verifier | None) -> None:
+        #: The app's platform-independent settings.
+        self.settings = settings
+        #: The request verifier, or ``None`` when verification is turned off.
+        self.verifier = verifier
+
+    @classmethod
+    def has_credentials(cls, config: t.Mapping[str, t.Any]) -> bool:
+        """Whether any of :attr:`credential_keys` is set."""
+        return any(config.get(key) for key in cls.credential_keys)
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings) -> Platform:
+        """Validate this platform's keys and build the adapter for one app."""
+
+    def verify(self, inbound: Inbound) -> None:
+        """Raise :class:`~flask_calltransfer.RequestVerificationFailed` unless the request is authentic."""
+        if self.verifier is None:
+            return
+        self.verifier.verify(inbound.headers, inbound.body, inbound.method, inbound.url)
+
+    @abc.abstractmethod
+    def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
+        """Turn a decoded JSON object into a transfer request or another event."""
+
+    @abc.abstractmethod
+    def render(self, call: TransferRequest, outcome: Outcome) -> Response:
+        """Answer a transfer request with a destination or a refusal."""
+
+    @abc.abstractmethod
+    def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
+        """Answer another event: ``reply`` from an ``on_event`` handler, or ``None`` for the no-op."""
+
+    def render_failure(self) -> Response:
+        """The answer when something unexpected broke: valid for any event of this platform."""
+        return self.render(_FAILED_CALL, TransferRefused(self.settings.refusal_message))
+
+    def no_answer(self, call: TransferRequest) -> Response | None:
+        """The answer when no handler had an opinion, or ``None`` to use the fallback and refusal."""
+        return None
+
+    def unsupported(self, attribute: str, *, kind: bool = False) -> UnsupportedDestination:
+        """Build the error for a destination kind or attribute this platform cannot carry."""
+        text = (messages.unsupported_kind if kind else messages.unsupported_attribute)(self.name, attribute)
+        return UnsupportedDestination(text, platform=self.name, attribute=attribute)
+
+    def describe_verification(self) -> str:
+        """A short, secret-free description of how requests are verified."""
+        return "off" if self.verifier is None else type(self.verifier).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+__all__ = [
+    "Inbound",
+    "Outcome",
+    "Platform",
+    "RequestVerificationFailed",
+    "json_response",
+]

@@ -1,0 +1,374 @@
+"""Vapi: ``transfer-destination-request`` server messages answered with a destination or an error.
+
+Vapi posts every server message to one URL, wrapped as ``{"message": {...}}``; its dynamic-transfer
+guide shows the same object unwrapped, so both envelopes are accepted. Replies are the bare response
+object in camelCase: ``{"destination": {...}}`` or ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Response
+from marshmallow import EXCLUDE
+from marshmallow import Schema
+from marshmallow import ValidationError
+from marshmallow import fields
+from marshmallow import post_dump
+
+from .. import config as cfg
+from .. import messages
+from ..exceptions import ConfigurationError
+from ..exceptions import InvalidPayload
+from ..exceptions import TransferRefused
+from ..models import AssistantDestination
+from ..models import Conversation
+from ..models import Destination
+from ..models import NumberDestination
+from ..models import PlatformEvent
+from ..models import SipDestination
+from ..models import TransferRequest
+from ..security import ALGORITHMS
+from ..security import ENCODINGS
+from ..security import PAYLOAD_PLACEHOLDERS
+from ..security import AnyOf
+from ..security import HmacVerifier
+from ..security import SharedSecretVerifier
+from ..security import Verifier
+from ..security import placeholders
+from .base import Inbound
+from .base import Outcome
+from .base import Platform
+from .base import json_response
+
+if t.TYPE_CHECKING:
+    from ..config import Settings
+
+TRANSFER_EVENT = "transfer-destination-request"
+
+
+# Request schemas: only the fields a TransferRequest uses are validated. The artifact's message
+# lists are checked to be lists but not walked: on a long call they hold thousands of entries.
+
+
+class _RawList(fields.Field[list[t.Any]]):
+    default_error_messages = {"invalid": "Not a valid list."}
+
+    def _deserialize(self, value: t.Any, attr: str | None, data: t.Any, **kwargs: t.Any) -> list[t.Any]:
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return value
+
+
+class _RawDict(fields.Field[dict[str, t.Any]]):
+    default_error_messages = {"invalid": "Not a valid mapping type."}
+
+    def _deserialize(
+        self, value: t.Any, attr: str | None, data: t.Any, **kwargs: t.Any
+    ) -> dict[str, t.Any]:
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        return value
+
+
+class _PhoneNumber(fields.Field[str]):
+    """Vapi's ``phoneNumber``: an object with ``number`` in the schema, a plain string in the guide."""
+
+    default_error_messages = {"invalid": "Not a phone number object or string."}
+
+    def _deserialize(self, value: t.Any, attr: str | None, data: t.Any, **kwargs: t.Any) -> str | None:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            number = value.get("number")
+            if number is None or isinstance(number, str):
+                return number
+        raise self.make_error("invalid")
+
+
+class _Schema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class _Customer(_Schema):
+    number = fields.String(allow_none=True)
+
+
+class _Call(_Schema):
+    id = fields.String(allow_none=True)
+    type = fields.String(allow_none=True)
+    assistant_id = fields.String(data_key="assistantId", allow_none=True)
+    customer = fields.Nested(_Customer, allow_none=True)
+    metadata = _RawDict(allow_none=True)
+
+
+class _Assistant(_Schema):
+    id = fields.String(allow_none=True)
+    metadata = _RawDict(allow_none=True)
+
+
+class _Artifact(_Schema):
+    messages = _RawList(allow_none=True)
+    messages_openai = _RawList(data_key="messagesOpenAIFormatted", allow_none=True)
+    transcript = fields.String(allow_none=True)
+
+
+class _FunctionCall(_Schema):
+    parameters = _RawDict(allow_none=True)
+
+
+class _TransferRequestSchema(_Schema):
+    type = fields.String(required=True)
+    call = fields.Nested(_Call, allow_none=True)
+    customer = fields.Nested(_Customer, allow_none=True)
+    phone_number = _PhoneNumber(data_key="phoneNumber", allow_none=True)
+    assistant = fields.Nested(_Assistant, allow_none=True)
+    artifact = fields.Nested(_Artifact, allow_none=True)
+    function_call = fields.Nested(_FunctionCall, data_key="functionCall", allow_none=True)
+
+
+class _EventSchema(_Schema):
+    type = fields.String(required=True)
+    call = fields.Nested(_Call, allow_none=True)
+
+
+# Reply schemas: Vapi's camelCase wire names; None values are left out.
+
+
+class _DestinationSchema(Schema):
+    @post_dump
+    def _drop_none(self, data: dict[str, t.Any], **kwargs: t.Any) -> dict[str, t.Any]:
+        return {key: value for key, value in data.items() if value is not None}
+
+
+def _transfer_plan(destination: NumberDestination | SipDestination) -> dict[str, str] | None:
+    return {"mode": destination.mode} if destination.mode else None
+
+
+class _NumberSchema(_DestinationSchema):
+    type = fields.Constant("number")
+    number = fields.String()
+    number_e164_check_enabled = fields.Boolean(attribute="e164", data_key="numberE164CheckEnabled")
+    caller_id = fields.String(data_key="callerId")
+    extension = fields.String()
+    message = fields.String()
+    description = fields.String()
+    transfer_plan = fields.Function(_transfer_plan, data_key="transferPlan")
+
+
+class _SipSchema(_DestinationSchema):
+    type = fields.Constant("sip")
+    sip_uri = fields.String(attribute="uri", data_key="sipUri")
+    sip_headers = fields.Dict(
+        keys=fields.String(), values=fields.String(), attribute="headers", data_key="sipHeaders"
+    )
+    caller_id = fields.String(data_key="callerId")
+    message = fields.String()
+    transfer_plan = fields.Function(_transfer_plan, data_key="transferPlan")
+
+
+class _AssistantSchema(_DestinationSchema):
+    type = fields.Constant("assistant")
+    assistant_name = fields.String(attribute="name", data_key="assistantName")
+    message = fields.String()
+    transfer_mode = fields.String(attribute="history", data_key="transferMode")
+
+
+_REQUEST_SCHEMA = _TransferRequestSchema()
+_EVENT_SCHEMA = _EventSchema()
+_DESTINATION_SCHEMAS: dict[type[Destination], Schema] = {
+    NumberDestination: _NumberSchema(),
+    SipDestination: _SipSchema(),
+    AssistantDestination: _AssistantSchema(),
+}
+
+_ROLES = {
+    "user": "user",
+    "bot": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "tool_calls": "tool",
+    "tool_call_result": "tool",
+}
+
+
+class VapiConversation(Conversation):
+    """The conversation in a Vapi payload's ``artifact``, read only when a handler asks.
+
+    Entries of an unexpected shape are skipped rather than failing the handler.
+    """
+
+    def __init__(self, artifact: dict[str, t.Any] | None) -> None:
+        self._artifact = artifact or {}
+
+    def _entries(self) -> list[t.Any]:
+        entries = self._artifact.get("messages")
+        if not entries:
+            entries = self._artifact.get("messages_openai")
+        return entries or []
+
+    @staticmethod
+    def _normalise(entry: t.Any) -> dict[str, str] | None:
+        if not isinstance(entry, dict):
+            return None
+        role = _ROLES.get(entry.get("role"))  # type: ignore[arg-type]
+        content = entry.get("message")
+        if not isinstance(content, str):
+            content = entry.get("content")
+        if role is None or not isinstance(content, str):
+            return None
+        return {"role": role, "content": content}
+
+    def text(self) -> str:
+        for entry in reversed(self._entries()):
+            item = self._normalise(entry)
+            if item is not None and item["role"] == "user":
+                return item["content"]
+        return ""
+
+    def transcript(self) -> str:
+        transcript = self._artifact.get("transcript")
+        return transcript if isinstance(transcript, str) else ""
+
+    def messages(self) -> list[dict[str, str]]:
+        return [item for item in map(self._normalise, self._entries()) if item is not None]
+
+
+def _load(schema: Schema, message: dict[str, t.Any], wrapped: bool) -> dict[str, t.Any]:
+    try:
+        return t.cast(dict[str, t.Any], schema.load(message))
+    except ValidationError as exc:
+        errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise InvalidPayload(
+            messages.payload_invalid("Vapi"), {"message": errors} if wrapped else errors
+        ) from None
+
+
+def _verifier(config: t.Mapping[str, t.Any]) -> Verifier | None:
+    verifiers: list[Verifier] = []
+    secrets = cfg.get_secrets(config, cfg.VAPI_SECRET)
+    header = cfg.get_str(config, cfg.VAPI_SECRET_HEADER)
+    if secrets:
+        verifiers.append(SharedSecretVerifier(secrets, header=t.cast(str, header), bearer=True))
+    hmac_secrets = cfg.get_secrets(config, cfg.VAPI_HMAC_SECRET)
+    payload_format = t.cast(str, cfg.get_str(config, cfg.VAPI_HMAC_PAYLOAD_FORMAT))
+    for name in placeholders(payload_format) - PAYLOAD_PLACEHOLDERS:
+        raise ConfigurationError(
+            messages.config_payload_format(cfg.VAPI_HMAC_PAYLOAD_FORMAT, name, PAYLOAD_PLACEHOLDERS),
+            key=cfg.VAPI_HMAC_PAYLOAD_FORMAT,
+        )
+    algorithm = cfg.get_choice(config, cfg.VAPI_HMAC_ALGORITHM, ALGORITHMS)
+    encoding = cfg.get_choice(config, cfg.VAPI_HMAC_ENCODING, ENCODINGS)
+    prefix = cfg.get_str(config, cfg.VAPI_HMAC_PREFIX, optional=True) or ""
+    signature_header = t.cast(str, cfg.get_str(config, cfg.VAPI_HMAC_SIGNATURE_HEADER))
+    timestamp_header = cfg.get_str(config, cfg.VAPI_HMAC_TIMESTAMP_HEADER, optional=True) or None
+    max_age = cfg.get_number(config, cfg.VAPI_HMAC_MAX_AGE, optional=True)
+    if hmac_secrets:
+        verifiers.append(
+            HmacVerifier(
+                hmac_secrets,
+                algorithm=algorithm,
+                signature_header=signature_header,
+                timestamp_header=timestamp_header,
+                payload_format=payload_format,
+                encoding=encoding,
+                prefix=prefix,
+                max_age=max_age if timestamp_header else None,
+            )
+        )
+    if not verifiers:
+        return None
+    return verifiers[0] if len(verifiers) == 1 else AnyOf(verifiers)
+
+
+class VapiPlatform(Platform):
+    """Vapi server messages at ``POST <prefix>/vapi``.
+
+    ``transfer-destination-request`` runs the handlers; the reply is ``{"destination": {...}}`` with
+    a number, SIP or assistant destination, or ``{"error": reason}`` for a refusal. Every other
+    message type goes to ``on_event`` handlers and is otherwise answered with ``{}``.
+
+    Verification: ``CALLTRANSFER_VAPI_SECRET`` in ``X-Vapi-Secret`` (or the header named by
+    ``CALLTRANSFER_VAPI_SECRET_HEADER``) or as ``Authorization: Bearer``, and/or an HMAC signature
+    with ``CALLTRANSFER_VAPI_HMAC_SECRET``.
+
+    .. versionadded:: 0.1
+    """
+
+    name = "vapi"
+    credential_keys = (cfg.VAPI_SECRET, cfg.VAPI_HMAC_SECRET)
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings) -> VapiPlatform:
+        verifier = _verifier(config)
+        if settings.verify and verifier is None:
+            raise ConfigurationError(
+                messages.config_missing_credentials(cls.name, cls.credential_keys),
+                key=cfg.VAPI_SECRET,
+            )
+        return cls(settings=settings, verifier=verifier if settings.verify else None)
+
+    def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
+        wrapped = "type" not in payload and "message" in payload
+        message = payload["message"] if wrapped else payload
+        if not isinstance(message, dict):
+            raise InvalidPayload(
+                messages.payload_invalid("Vapi"), {"message": ["Not a valid mapping type."]}
+            )
+        event = message.get("type")
+        if event != TRANSFER_EVENT:
+            data = _load(_EVENT_SCHEMA, message, wrapped)
+            call = data.get("call") or {}
+            return PlatformEvent(self.name, data["type"], call.get("id"), message)
+        data = _load(_REQUEST_SCHEMA, message, wrapped)
+        call = data.get("call") or {}
+        customer = (data.get("customer") or {}).get("number") or (call.get("customer") or {}).get(
+            "number"
+        )
+        our_number = data.get("phone_number")
+        outbound = call.get("type") == "outboundPhoneCall"
+        assistant = data.get("assistant") or {}
+        metadata = call.get("metadata") or assistant.get("metadata") or {}
+        arguments = (data.get("function_call") or {}).get("parameters") or {}
+        return TransferRequest(
+            platform=self.name,
+            event=TRANSFER_EVENT,
+            call_id=call.get("id"),
+            # On an outbound call the customer is the one who was called.
+            caller=our_number if outbound else customer,
+            called=customer if outbound else our_number,
+            assistant_id=call.get("assistant_id") or assistant.get("id"),
+            arguments=arguments,
+            metadata=metadata,
+            raw=message,
+            conversation=VapiConversation(data.get("artifact")),
+            region=self.settings.default_region,
+        )
+
+    def render(self, call: TransferRequest, outcome: Outcome) -> Response:
+        if isinstance(outcome, TransferRefused):
+            return json_response({"error": outcome.reason})
+        return json_response({"destination": self.dump_destination(outcome)})
+
+    def dump_destination(self, destination: Destination) -> dict[str, t.Any]:
+        """Vapi's JSON for a destination, or :class:`UnsupportedDestination` if it has none."""
+        schema = _DESTINATION_SCHEMAS.get(type(destination))
+        if schema is None:
+            raise self.unsupported(destination.kind, kind=True)
+        if isinstance(destination, NumberDestination) and destination.caller_id_name is not None:
+            raise self.unsupported("caller_id_name")
+        return t.cast(dict[str, t.Any], schema.dump(destination))
+
+    def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
+        return json_response(reply if reply is not None else {})
+
+    def describe_verification(self) -> str:
+        if self.verifier is None:
+            return "off"
+        if isinstance(self.verifier, AnyOf):
+            return "shared secret or HMAC signature"
+        if isinstance(self.verifier, HmacVerifier):
+            return "HMAC signature"
+        return "shared secret"

@@ -1,0 +1,245 @@
+"""Payload builders, request signers and a signal recorder, for testing apps that use
+Flask-CallTransfer (and for the project's own tests).
+
+.. code-block:: python
+
+    from flask_calltransfer import testing
+
+    def test_sales_goes_to_sales(client):
+        body = testing.dumps(testing.vapi_transfer_request(text="I want sales"))
+        response = client.post("/calltransfer/vapi", data=body,
+                               headers=testing.vapi_secret_headers("s3cret"))
+        assert response.json["destination"]["number"] == "+31612345678"
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import json
+import time
+import typing as t
+import uuid
+
+from blinker import ANY
+from blinker import Signal
+
+from . import signals as _signals
+
+
+def dumps(payload: t.Any) -> bytes:
+    """Encode a payload the way platforms send it: compact UTF-8 JSON."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def vapi_messages(*turns: tuple[str, str]) -> list[dict[str, t.Any]]:
+    """Vapi ``artifact.messages`` entries from ``(role, text)`` pairs; roles ``"user"``/``"bot"``."""
+    now = time.time() * 1000
+    return [
+        {"role": role, "message": text, "time": now + i * 1000, "secondsFromStart": float(i)}
+        for i, (role, text) in enumerate(turns)
+    ]
+
+
+def vapi_transfer_request(
+    *,
+    text: str | None = "I'd like to talk to someone.",
+    caller: str | None = "+14155550100",
+    called: str | None = "+14155550199",
+    call_id: str | None = None,
+    assistant_id: str | None = "assistant-123",
+    messages: list[dict[str, t.Any]] | None = None,
+    control_url: str | None = None,
+    outbound: bool = False,
+    wrapped: bool = True,
+    **fields: t.Any,
+) -> dict[str, t.Any]:
+    """A realistic Vapi ``transfer-destination-request``.
+
+    :param text: the caller's latest utterance, added as the last user message.
+    :param caller: who placed the call: ``customer.number`` (``phoneNumber`` when ``outbound``).
+    :param called: the number called: ``phoneNumber.number`` (``customer`` when ``outbound``).
+    :param messages: the whole ``artifact.messages`` list, instead of one built from ``text``.
+    :param control_url: ``call.monitor.controlUrl``.
+    :param outbound: build an outbound call (the customer is then the called party).
+    :param wrapped: wrap in ``{"message": ...}`` as Vapi sends it; ``False`` gives the bare form
+        of Vapi's dynamic-transfer guide.
+    :param fields: extra or replaced top-level fields of the message.
+    """
+    call_id = call_id or str(uuid.uuid4())
+    if messages is None:
+        turns = [("bot", "Hello, how can I help you today?")]
+        if text is not None:
+            turns.append(("user", text))
+        messages = vapi_messages(*turns)
+    # On an outbound call the assistant's number places the call and the customer is called.
+    customer = {"number": called if outbound else caller}
+    our_number = caller if outbound else called
+    transcript = "\n".join(
+        f"{'User' if m.get('role') == 'user' else 'AI'}: {m.get('message', '')}"
+        for m in messages
+        if isinstance(m, dict)
+    )
+    call: dict[str, t.Any] = {
+        "id": call_id,
+        "orgId": "org-123",
+        "type": "outboundPhoneCall" if outbound else "inboundPhoneCall",
+        "status": "in-progress",
+        "assistantId": assistant_id,
+        "phoneNumberId": "pn-123",
+        "customer": customer,
+        "monitor": {
+            "listenUrl": "wss://example.invalid/listen",
+            "controlUrl": control_url or "https://example.invalid/control",
+        },
+    }
+    message: dict[str, t.Any] = {
+        "type": "transfer-destination-request",
+        "timestamp": int(time.time() * 1000),
+        "call": call,
+        "customer": customer,
+        "phoneNumber": {"number": our_number, "provider": "vapi"},
+        "assistant": {"id": assistant_id, "name": "Support"},
+        "artifact": {
+            "messages": messages,
+            "messagesOpenAIFormatted": [
+                {"role": "assistant" if m["role"] == "bot" else m["role"], "content": m["message"]}
+                for m in messages
+                if isinstance(m, dict) and "message" in m and "role" in m
+            ],
+            "transcript": transcript,
+        },
+        "assistantVersion": None,
+    }
+    message.update(fields)
+    return {"message": message} if wrapped else message
+
+
+def vapi_event(event_type: str, *, call_id: str | None = None, **fields: t.Any) -> dict[str, t.Any]:
+    """Any other Vapi server message, wrapped, such as ``status-update``."""
+    message: dict[str, t.Any] = {
+        "type": event_type,
+        "timestamp": int(time.time() * 1000),
+        "call": {"id": call_id or str(uuid.uuid4()), "type": "inboundPhoneCall"},
+    }
+    message.update(fields)
+    return {"message": message}
+
+
+def vapi_secret_headers(secret: str, *, header: str = "X-Vapi-Secret") -> dict[str, str]:
+    """Headers carrying a Vapi shared secret (the legacy ``X-Vapi-Secret`` form by default)."""
+    return {"Content-Type": "application/json", header: secret}
+
+
+def vapi_bearer_headers(secret: str) -> dict[str, str]:
+    """Headers carrying a Vapi Bearer credential."""
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+
+
+def hmac_signature(
+    body: bytes,
+    secret: str,
+    *,
+    timestamp: str = "",
+    algorithm: str = "sha256",
+    payload_format: str = "{timestamp}.{body}",
+    encoding: str = "hex",
+    prefix: str = "",
+    method: str = "POST",
+    url: str = "",
+) -> str:
+    """The signature a platform sends for ``body``: HMAC of the formatted payload."""
+    head, _, tail = payload_format.partition("{body}")
+    values = {"timestamp": timestamp, "method": method, "url": url, "body": ""}
+    signed = head.format(**values).encode()
+    if "{body}" in payload_format:
+        signed += body + tail.format(**values).encode()
+    digest = hmac.new(secret.encode(), signed, getattr(hashlib, algorithm)).digest()
+    encoded = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
+    return prefix + encoded
+
+
+def vapi_hmac_headers(
+    body: bytes,
+    secret: str,
+    *,
+    timestamp: float | str | None = None,
+    algorithm: str = "sha256",
+    signature_header: str = "x-signature",
+    timestamp_header: str = "x-timestamp",
+    payload_format: str = "{timestamp}.{body}",
+    encoding: str = "hex",
+    prefix: str = "",
+    url: str = "",
+) -> dict[str, str]:
+    """Headers of a Vapi HMAC credential for ``body``, signed now unless ``timestamp`` is given."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = hmac_signature(
+        body,
+        secret,
+        timestamp=stamp,
+        algorithm=algorithm,
+        payload_format=payload_format,
+        encoding=encoding,
+        prefix=prefix,
+        url=url,
+    )
+    return {"Content-Type": "application/json", timestamp_header: stamp, signature_header: signature}
+
+
+@dataclasses.dataclass
+class SignalRecorder:
+    """What a :func:`record_signals` block heard: ``(signal name, sender, kwargs)`` triples."""
+
+    events: list[tuple[str, t.Any, dict[str, t.Any]]] = dataclasses.field(default_factory=list)
+
+    def named(self, name: str) -> list[dict[str, t.Any]]:
+        """The keyword arguments of every send of the signal called ``name``."""
+        return [kwargs for signal, _, kwargs in self.events if signal == name]
+
+    def names(self) -> list[str]:
+        """The names of the signals heard, in order."""
+        return [signal for signal, _, _ in self.events]
+
+    def one(self, name: str) -> dict[str, t.Any]:
+        """The keyword arguments of the only send of ``name``; fails if it was not sent exactly once."""
+        sent = self.named(name)
+        assert len(sent) == 1, f"{name} was sent {len(sent)} times, expected once: {self.names()}"
+        return sent[0]
+
+
+ALL_SIGNALS: tuple[Signal, ...] = (
+    _signals.transfer_requested,
+    _signals.transfer_resolved,
+    _signals.transfer_refused,
+    _signals.transfer_failed,
+    _signals.request_rejected,
+    _signals.event_received,
+)
+
+
+@contextlib.contextmanager
+def record_signals(sender: t.Any = None) -> t.Iterator[SignalRecorder]:
+    """Record every Flask-CallTransfer signal sent inside the block, optionally from one sender.
+
+    .. code-block:: python
+
+        with testing.record_signals(app) as heard:
+            client.post(...)
+        assert heard.one("transfer-resolved")["destination"].number == "+31612345678"
+    """
+    recorder = SignalRecorder()
+    with contextlib.ExitStack() as stack:
+        for signal in ALL_SIGNALS:
+
+            def receiver(sent_by: t.Any, _name: str = t.cast(str, signal.name), **kwargs: t.Any) -> None:
+                recorder.events.append((_name, sent_by, kwargs))
+
+            stack.enter_context(
+                signal.connected_to(receiver, sender=sender if sender is not None else ANY)
+            )
+        yield recorder
+

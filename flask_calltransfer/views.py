@@ -1,0 +1,143 @@
+"""The webhook blueprint: one POST rule per enabled platform, and HTTP glue only.
+
+Error handlers are registered on this blueprint alone, so the host app's own error pages are left
+as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import typing as t
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from . import messages
+from . import signals
+from .exceptions import InvalidPayload
+from .exceptions import PayloadTooLarge
+from .exceptions import RequestVerificationFailed
+from .models import TransferRequest
+from .platforms.base import Inbound
+from .platforms.base import Platform
+from .platforms.base import json_response
+
+if t.TYPE_CHECKING:
+    from .extension import _State
+
+logger = logging.getLogger("flask_calltransfer")
+
+
+def _reject_constant(name: str) -> t.NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode(body: bytes) -> dict[str, t.Any]:
+    """Decode a webhook body into a JSON object, or raise :class:`InvalidPayload`."""
+    if not body.strip():
+        raise InvalidPayload(messages.body_empty(), {"_body": ["Empty body."]})
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidPayload(messages.body_too_deep(), {"_body": ["Nested too deeply."]}) from None
+    except ValueError as exc:
+        # UnicodeDecodeError is a ValueError too: bodies that are not UTF-8 land here.
+        detail = str(exc).splitlines()[0][:120]
+        raise InvalidPayload(messages.body_not_json(detail), {"_body": ["Not valid JSON."]}) from None
+    if not isinstance(payload, dict):
+        raise InvalidPayload(messages.body_not_object(), {"_body": ["Not a JSON object."]})
+    return payload
+
+
+def _state() -> _State:
+    return t.cast("_State", current_app.extensions["calltransfer"])
+
+
+def webhook(platform_name: str) -> Response:
+    state = _state()
+    platform = state.platforms[platform_name]
+    request.max_content_length = state.settings.max_body_bytes
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(messages.body_too_large(state.settings.max_body_bytes)) from None
+    inbound = Inbound(headers=request.headers, body=body, method=request.method, url=request.url)
+    platform.verify(inbound)
+    parsed = platform.parse(decode(body), inbound)
+    if isinstance(parsed, TransferRequest):
+        return state.extension._route(platform, parsed)
+    return state.extension._event(platform, parsed)
+
+
+def _platform_name() -> str:
+    return request.view_args.get("platform_name", "-") if request.view_args else "-"
+
+
+def _rejected(status: int, reason: str, body: dict[str, t.Any]) -> Response:
+    platform = _platform_name()
+    logger.warning("Rejected a %s webhook request with %d: %s", platform, status, reason)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.request_rejected.send(app, platform=platform, reason=reason, status=status)
+    return json_response(body, status)
+
+
+def _invalid_payload(exc: InvalidPayload) -> Response:
+    reason = exc.description or messages.payload_invalid(_platform_name())
+    return _rejected(
+        400,
+        reason,
+        {"code": 400, "status": "Bad Request", "message": reason, "errors": exc.errors},
+    )
+
+
+def _verification_failed(exc: RequestVerificationFailed) -> Response:
+    # The detail says which header failed; it goes to the log, the body stays fixed.
+    return _rejected(
+        401,
+        exc.description or messages.verification_failed(),
+        {"code": 401, "status": "Unauthorized", "message": messages.verification_failed()},
+    )
+
+
+def _too_large(exc: PayloadTooLarge) -> Response:
+    reason = exc.description or ""
+    return _rejected(
+        413, reason, {"code": 413, "status": "Payload Too Large", "message": reason}
+    )
+
+
+def _unexpected(exc: Exception) -> Response:
+    # A bug of ours must not drop the call: the platform still gets its own safe answer.
+    if isinstance(exc, HTTPException):
+        return t.cast(Response, exc.get_response())
+    logger.exception("Unexpected error while answering a %s webhook request.", _platform_name())
+    platform = _state().platforms.get(_platform_name())
+    if platform is None:
+        return json_response({}, 200)
+    return platform.render_failure()
+
+
+def make_blueprint(platforms: t.Mapping[str, Platform]) -> Blueprint:
+    """Build the blueprint with one ``POST /<name>`` rule per enabled platform.
+
+    :meta private:
+    """
+    blueprint = Blueprint("calltransfer", __name__)
+    for name in platforms:
+        blueprint.add_url_rule(
+            f"/{name}",
+            endpoint=name,
+            view_func=webhook,
+            defaults={"platform_name": name},
+            methods=["POST"],
+        )
+    blueprint.register_error_handler(InvalidPayload, _invalid_payload)
+    blueprint.register_error_handler(RequestVerificationFailed, _verification_failed)
+    blueprint.register_error_handler(PayloadTooLarge, _too_large)
+    blueprint.register_error_handler(Exception, _unexpected)
+    return blueprint

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+import pathlib
+import typing as t
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_calltransfer import CallTransfer
+from flask_calltransfer import testing
+
+PAYLOADS = pathlib.Path(__file__).parent / "payloads"
+SECRET = "test-secret-0123456789"
+
+
+def payload_bytes(name: str) -> bytes:
+    """A recorded payload file's exact bytes."""
+    return (PAYLOADS / name).read_bytes()
+
+
+def payload(name: str) -> t.Any:
+    return json.loads(payload_bytes(name))
+
+
+class MakeApp(t.Protocol):
+    def __call__(
+        self, transfers: CallTransfer | None = None, **config: t.Any
+    ) -> tuple[Flask, CallTransfer]: ...
+
+
+@pytest.fixture
+def make_app(request: pytest.FixtureRequest) -> MakeApp:
+    """Build an app with a fresh extension (or the given one) and only the config a test states."""
+
+    def make(transfers: CallTransfer | None = None, **config: t.Any) -> tuple[Flask, CallTransfer]:
+        app = Flask(request.module.__name__)
+        app.config.update(TESTING=True, CALLTRANSFER_VAPI_SECRET=SECRET)
+        app.config.update(config)
+        transfers = transfers if transfers is not None else CallTransfer()
+        transfers.init_app(app)
+        return app, transfers
+
+    return make
+
+
+@pytest.fixture
+def transfers() -> CallTransfer:
+    return CallTransfer()
+
+
+@pytest.fixture
+def app(make_app: MakeApp, transfers: CallTransfer) -> Flask:
+    return make_app(transfers)[0]
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Vapi:
+    """Posts signed Vapi requests through a test client."""
+
+    def __init__(self, client: FlaskClient, secret: str = SECRET) -> None:
+        self.client = client
+        self.secret = secret
+
+    def post(self, body: bytes | dict[str, t.Any], headers: dict[str, str] | None = None) -> t.Any:
+        data = body if isinstance(body, bytes) else testing.dumps(body)
+        return self.client.post(
+            "/calltransfer/vapi",
+            data=data,
+            headers=headers if headers is not None else testing.vapi_secret_headers(self.secret),
+        )
+
+    def ask(self, **fields: t.Any) -> t.Any:
+        """Post a transfer-destination-request and return the response."""
+        return self.post(testing.vapi_transfer_request(**fields))
+
+
+@pytest.fixture
+def vapi(client: FlaskClient) -> Vapi:
+    return Vapi(client)
