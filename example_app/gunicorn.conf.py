@@ -1,4 +1,7 @@
-"""gunicorn settings for the example app: ``gunicorn -c example_app/gunicorn.conf.py 'example_app:create_app()'``."""
+"""gunicorn settings for the example app.
+
+``gunicorn -c example_app/gunicorn.conf.py 'example_app:create_app()'``
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.exceptions import Unauthorized
 
+from . import messages
+
 
 class CallTransferError(Exception):
     """Base class of every error raised by Flask-CallTransfer.
@@ -125,5 +127,5 @@ def refuse(reason: str) -> t.NoReturn:
     .. versionadded:: 0.1
     """
     if not isinstance(reason, str) or not reason.strip():
-        raise ValueError("refuse() needs a non-empty sentence that tells the caller what happens next.")
+        raise ValueError(messages.refuse_reason_invalid())
     raise TransferRefused(reason)

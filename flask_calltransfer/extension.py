@@ -32,15 +32,13 @@ from .platforms import Platform
 logger = logging.getLogger("flask_calltransfer")
 
 #: A routing handler: takes the request, returns a destination, a string shorthand, or ``None``.
-RequestHandler = t.Callable[[TransferRequest], t.Union[HandlerResult, t.Awaitable[HandlerResult]]]
+RequestHandler = t.Callable[[TransferRequest], HandlerResult | t.Awaitable[HandlerResult]]
 #: An error handler: takes the request and the exception, returns a destination or ``None``.
-ErrorHandler = t.Callable[
-    [TransferRequest, Exception], t.Union[HandlerResult, t.Awaitable[HandlerResult]]
-]
+ErrorHandler = t.Callable[[TransferRequest, Exception], HandlerResult | t.Awaitable[HandlerResult]]
 #: An event handler: takes the event, returns the reply body or ``None`` for the platform's no-op.
 EventHandler = t.Callable[
     [PlatformEvent],
-    t.Union[t.Mapping[str, t.Any], None, t.Awaitable[t.Union[t.Mapping[str, t.Any], None]]],
+    t.Mapping[str, t.Any] | None | t.Awaitable[t.Mapping[str, t.Any] | None],
 ]
 Predicate = t.Callable[[TransferRequest], bool]
 
@@ -158,9 +156,7 @@ class CallTransfer:
         if not settings.verify:
             logger.warning(messages.verification_disabled())
         app.extensions["calltransfer"] = _State(self, settings, platforms, fallback)
-        app.register_blueprint(
-            views.make_blueprint(platforms), url_prefix=settings.url_prefix or None
-        )
+        app.register_blueprint(views.make_blueprint(platforms), url_prefix=settings.url_prefix or None)
 
     def _enabled_platforms(
         self, config: t.Mapping[str, t.Any], settings: cfg.Settings
@@ -209,7 +205,9 @@ class CallTransfer:
         try:
             return self._coerce(text, settings.default_region)
         except InvalidDestination as exc:
-            raise ConfigurationError(messages.config_fallback(cfg.FALLBACK, str(exc)), key=cfg.FALLBACK) from None
+            raise ConfigurationError(
+                messages.config_fallback(cfg.FALLBACK, str(exc)), key=cfg.FALLBACK
+            ) from None
 
     @t.overload
     def on_request(self, func: T_request_handler, /) -> T_request_handler: ...
@@ -387,9 +385,7 @@ class CallTransfer:
             return state.fallback
         raise TransferRefused(state.settings.refusal_message)
 
-    def _run_handlers(
-        self, app: Flask, call: TransferRequest
-    ) -> tuple[HandlerResult, RequestHandler | None]:
+    def _run_handlers(self, app: Flask, call: TransferRequest) -> tuple[HandlerResult, RequestHandler | None]:
         for handler in self._handlers:
             if handler.platforms is not None and call.platform not in handler.platforms:
                 continue

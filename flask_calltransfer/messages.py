@@ -187,7 +187,10 @@ def platform_filter_invalid(value: object) -> str:
 
 
 def event_type_invalid(value: object) -> str:
-    return f"on_event() needs the event type as a non-empty string, such as 'assistant-request', not {_show(value)}."
+    return (
+        "on_event() needs the event type as a non-empty string, such as 'assistant-request',"
+        f" not {_show(value)}."
+    )
 
 
 def refuse_reason_invalid() -> str:
@@ -224,7 +227,10 @@ def config_region(key: str, value: object) -> str:
 
 
 def config_unknown_platform(key: str, name: object, known: t.Iterable[str]) -> str:
-    return f"{key} names {_show(name)}, which is not a platform here. Known platforms: {', '.join(sorted(known))}."
+    return (
+        f"{key} names {_show(name)}, which is not a platform here."
+        f" Known platforms: {', '.join(sorted(known))}."
+    )
 
 
 def config_missing_credentials(platform: str, keys: t.Sequence[str]) -> str:

@@ -261,7 +261,7 @@ class AssistantDestination(Destination):
 
 
 #: Anything a handler may return: a destination, a string shorthand, or ``None`` for no opinion.
-HandlerResult = t.Union[Destination, str, None]
+HandlerResult = Destination | str | None
 
 
 class Conversation:
@@ -333,7 +333,7 @@ class TransferRequest:
         region: str | None = None,
     ) -> None:
         given = {"text": text, "transcript": transcript, "messages": messages}
-        values = {
+        values: dict[str, t.Any] = {
             "platform": platform,
             "event": event,
             "call_id": call_id,
@@ -356,6 +356,9 @@ class TransferRequest:
     def __delattr__(self, name: str) -> None:
         raise dataclasses.FrozenInstanceError(f"TransferRequest is immutable; cannot delete {name!r}.")
 
+    def _source(self) -> Conversation:
+        return t.cast(Conversation, self.__dict__["_conversation"])
+
     @functools.cached_property
     def caller(self) -> str | None:
         """Who placed the call: E.164 when it parses, else the raw string, else ``None``."""
@@ -369,18 +372,18 @@ class TransferRequest:
     @functools.cached_property
     def text(self) -> str:
         """The caller's latest utterance, ``""`` when there is none."""
-        return self.__dict__["_conversation"].text()
+        return self._source().text()
 
     @functools.cached_property
     def transcript(self) -> str:
         """The conversation so far as one string, ``""`` when the platform sends none."""
-        return self.__dict__["_conversation"].transcript()
+        return self._source().transcript()
 
     @functools.cached_property
     def messages(self) -> list[dict[str, str]]:
         """The conversation as ``{"role", "content"}`` dicts, roles ``user``, ``assistant``,
         ``system`` and ``tool``."""
-        return self.__dict__["_conversation"].messages()
+        return self._source().messages()
 
     def __repr__(self) -> str:
         return (

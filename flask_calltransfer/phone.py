@@ -16,7 +16,7 @@ from .exceptions import InvalidDestination
 
 #: Characters people write inside phone numbers besides digits. A string made of digits and these
 #: (optionally after a leading ``+``) is treated as a number, anything else as a name.
-_NUMBER_LIKE = re.compile(r"^\+?[0-9][0-9 ().\-/]*$")
+_NUMBER_LIKE = re.compile(r"^\+?[0-9(][0-9 ().\-/]*$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 #: Vapi's pattern for numbers sent with ``numberE164CheckEnabled: false`` (trunk short codes).
 _NON_E164 = re.compile(r"^\+?[a-zA-Z0-9]+$")
@@ -43,7 +43,9 @@ def normalise(number: str, region: str | None = None) -> str:
         raise InvalidDestination(messages.number_empty())
     text = number.strip()
     if not text.startswith("+") and region is None:
-        raise InvalidDestination(messages.number_needs_region(text))
+        if looks_like_number(text):
+            raise InvalidDestination(messages.number_needs_region(text))
+        raise InvalidDestination(messages.number_unparseable(text, "it is not written as a number"))
     try:
         parsed = phonenumbers.parse(text, region.upper() if region else None)
     except phonenumbers.NumberParseException as exc:

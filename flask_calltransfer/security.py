@@ -131,9 +131,7 @@ class HmacVerifier:
             try:
                 value = float(sent)
             except ValueError:
-                raise RequestVerificationFailed(
-                    messages.timestamp_invalid(self._timestamp_header)
-                ) from None
+                raise RequestVerificationFailed(messages.timestamp_invalid(self._timestamp_header)) from None
             if value != value or value in (float("inf"), float("-inf")):
                 raise RequestVerificationFailed(messages.timestamp_invalid(self._timestamp_header))
             # Seconds since 1970 pass 1e11 only in the year 5138: anything larger is milliseconds.

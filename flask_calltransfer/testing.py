@@ -25,7 +25,7 @@ import typing as t
 import uuid
 
 from blinker import ANY
-from blinker import Signal
+from blinker import NamedSignal
 
 from . import signals as _signals
 
@@ -211,7 +211,7 @@ class SignalRecorder:
         return sent[0]
 
 
-ALL_SIGNALS: tuple[Signal, ...] = (
+ALL_SIGNALS: tuple[NamedSignal, ...] = (
     _signals.transfer_requested,
     _signals.transfer_resolved,
     _signals.transfer_refused,
@@ -235,11 +235,8 @@ def record_signals(sender: t.Any = None) -> t.Iterator[SignalRecorder]:
     with contextlib.ExitStack() as stack:
         for signal in ALL_SIGNALS:
 
-            def receiver(sent_by: t.Any, _name: str = t.cast(str, signal.name), **kwargs: t.Any) -> None:
+            def receiver(sent_by: t.Any, _name: str = signal.name, **kwargs: t.Any) -> None:
                 recorder.events.append((_name, sent_by, kwargs))
 
-            stack.enter_context(
-                signal.connected_to(receiver, sender=sender if sender is not None else ANY)
-            )
+            stack.enter_context(signal.connected_to(receiver, sender=sender if sender is not None else ANY))
         yield recorder
-

@@ -61,12 +61,22 @@ def _state() -> _State:
 def webhook(platform_name: str) -> Response:
     state = _state()
     platform = state.platforms[platform_name]
-    request.max_content_length = state.settings.max_body_bytes
+    limit = state.settings.max_body_bytes
+    # One byte over the limit is let through so a streamed (chunked) body that stops exactly at
+    # the cap can be told apart from one that was cut there.
+    request.max_content_length = limit + 1
     try:
         body = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        raise PayloadTooLarge(messages.body_too_large(state.settings.max_body_bytes)) from None
-    inbound = Inbound(headers=request.headers, body=body, method=request.method, url=request.url)
+        body = None
+    if body is None or len(body) > limit:
+        raise PayloadTooLarge(messages.body_too_large(limit))
+    inbound = Inbound(
+        headers=t.cast(t.Mapping[str, str], request.headers),
+        body=body,
+        method=request.method,
+        url=request.url,
+    )
     platform.verify(inbound)
     parsed = platform.parse(decode(body), inbound)
     if isinstance(parsed, TransferRequest):
@@ -106,9 +116,7 @@ def _verification_failed(exc: RequestVerificationFailed) -> Response:
 
 def _too_large(exc: PayloadTooLarge) -> Response:
     reason = exc.description or ""
-    return _rejected(
-        413, reason, {"code": 413, "status": "Payload Too Large", "message": reason}
-    )
+    return _rejected(413, reason, {"code": 413, "status": "Payload Too Large", "message": reason})
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -24,7 +24,11 @@ def test_init_app_registers_state_and_route(make_app: MakeApp) -> None:
     state = app.extensions["calltransfer"]
     assert state.extension is transfers
     assert list(state.platforms) == ["vapi"]
-    rules = {rule.rule: rule.methods for rule in app.url_map.iter_rules() if rule.endpoint.startswith("calltransfer")}
+    rules = {
+        rule.rule: rule.methods
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("calltransfer")
+    }
     assert set(rules) == {"/calltransfer/vapi"}
     assert "POST" in rules["/calltransfer/vapi"] and "GET" not in rules["/calltransfer/vapi"]
 

@@ -28,7 +28,7 @@ if t.TYPE_CHECKING:
     from ..security import Verifier
 
 #: What a platform renders: a destination to send, or a refusal to report.
-Outcome = t.Union[Destination, TransferRefused]
+Outcome = Destination | TransferRefused
 
 
 @dataclasses.dataclass(frozen=True)

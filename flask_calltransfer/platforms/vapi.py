@@ -63,15 +63,13 @@ class _RawList(fields.Field[list[t.Any]]):
 class _RawDict(fields.Field[dict[str, t.Any]]):
     default_error_messages = {"invalid": "Not a valid mapping type."}
 
-    def _deserialize(
-        self, value: t.Any, attr: str | None, data: t.Any, **kwargs: t.Any
-    ) -> dict[str, t.Any]:
+    def _deserialize(self, value: t.Any, attr: str | None, data: t.Any, **kwargs: t.Any) -> dict[str, t.Any]:
         if not isinstance(value, dict):
             raise self.make_error("invalid")
         return value
 
 
-class _PhoneNumber(fields.Field[str]):
+class _PhoneNumber(fields.Field[str | None]):
     """Vapi's ``phoneNumber``: an object with ``number`` in the schema, a plain string in the guide."""
 
     default_error_messages = {"invalid": "Not a phone number object or string."}
@@ -314,9 +312,7 @@ class VapiPlatform(Platform):
         wrapped = "type" not in payload and "message" in payload
         message = payload["message"] if wrapped else payload
         if not isinstance(message, dict):
-            raise InvalidPayload(
-                messages.payload_invalid("Vapi"), {"message": ["Not a valid mapping type."]}
-            )
+            raise InvalidPayload(messages.payload_invalid("Vapi"), {"message": ["Not a valid mapping type."]})
         event = message.get("type")
         if event != TRANSFER_EVENT:
             data = _load(_EVENT_SCHEMA, message, wrapped)
@@ -324,9 +320,7 @@ class VapiPlatform(Platform):
             return PlatformEvent(self.name, data["type"], call.get("id"), message)
         data = _load(_REQUEST_SCHEMA, message, wrapped)
         call = data.get("call") or {}
-        customer = (data.get("customer") or {}).get("number") or (call.get("customer") or {}).get(
-            "number"
-        )
+        customer = (data.get("customer") or {}).get("number") or (call.get("customer") or {}).get("number")
         our_number = data.get("phone_number")
         outbound = call.get("type") == "outboundPhoneCall"
         assistant = data.get("assistant") or {}

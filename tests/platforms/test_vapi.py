@@ -293,7 +293,8 @@ def test_message_envelope_that_is_not_an_object(vapi: Vapi) -> None:
 
 
 @pytest.mark.parametrize(
-    "event_file", ["vapi_status_update.json"],
+    "event_file",
+    ["vapi_status_update.json"],
 )
 def test_informational_events_get_an_empty_object(
     app: Flask, transfers: CallTransfer, vapi: Vapi, event_file: str
@@ -321,5 +322,9 @@ def test_other_and_unknown_event_types_are_a_no_op(vapi: Vapi, event_type: str) 
 def test_reply_is_compact_utf8_json(transfers: CallTransfer, vapi: Vapi) -> None:
     transfers.on_request(lambda call: NumberDestination("+31612345678", message="Één moment."))
     response = vapi.ask()
-    assert response.data == '{"destination":{"type":"number","number":"+31612345678","numberE164CheckEnabled":true,"message":"Één moment."}}'.encode()
+    assert (
+        response.data
+        == '{"destination":{"type":"number","number":"+31612345678",'
+        '"numberE164CheckEnabled":true,"message":"Één moment."}}'.encode()
+    )
     assert json.loads(response.data)["destination"]["message"] == "Één moment."

@@ -1,0 +1,143 @@
+"""End to end: the example app under a real gunicorn on a loopback port."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+import typing as t
+
+import pytest
+
+from flask_calltransfer import testing
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SECRET = "e2e-secret-0123456789"
+HMAC_SECRET = "e2e-hmac-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server() -> t.Iterator[tuple[str, int]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "CALLTRANSFER_VAPI_SECRET": SECRET,
+        "CALLTRANSFER_VAPI_HMAC_SECRET": HMAC_SECRET,
+        "CALLTRANSFER_MAX_BODY_BYTES": "65536",
+        "WEB_CONCURRENCY": "2",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "example_app/gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "example_app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start: {process.stderr.read()!r}") from None
+                time.sleep(0.1)
+        yield "127.0.0.1", port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if process.stderr:
+            process.stderr.close()
+
+
+def request(
+    server: tuple[str, int], body: bytes, headers: dict[str, str], *, chunked: bool = False
+) -> tuple[int, t.Any]:
+    connection = http.client.HTTPConnection(*server, timeout=10)
+    try:
+        if chunked:
+            connection.putrequest("POST", "/calltransfer/vapi")
+            for name, value in {**headers, "Transfer-Encoding": "chunked"}.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            for start in range(0, len(body), 8192):
+                piece = body[start : start + 8192]
+                connection.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            connection.send(b"0\r\n\r\n")
+        else:
+            connection.request("POST", "/calltransfer/vapi", body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        connection.close()
+
+
+def test_signed_request_gets_the_sales_destination(server: tuple[str, int]) -> None:
+    body = (ROOT / "tests/payloads/vapi_wrapped_sales.json").read_bytes()
+    status, reply = request(server, body, testing.vapi_secret_headers(SECRET))
+    assert status == 200
+    assert reply == {
+        "destination": {
+            "type": "number",
+            "number": "+31207948450",
+            "numberE164CheckEnabled": True,
+            "message": "Connecting you to sales.",
+            "description": "Pricing and quotes",
+        }
+    }
+
+
+def test_hmac_signed_request_and_vip_routing(server: tuple[str, int]) -> None:
+    body = testing.dumps(testing.vapi_transfer_request(caller="+31612345678", text="hello"))
+    status, reply = request(server, body, testing.vapi_hmac_headers(body, HMAC_SECRET))
+    assert status == 200
+    assert reply["destination"]["type"] == "sip"
+    assert reply["destination"]["sipHeaders"] == {"X-Account": "ACME-0042"}
+
+
+def test_fallback_and_refusal_over_http(server: tuple[str, int]) -> None:
+    body = testing.dumps(testing.vapi_transfer_request(text="what's the weather"))
+    status, reply = request(server, body, testing.vapi_bearer_headers(SECRET))
+    assert (status, reply["destination"]["number"]) == (200, "+31207948400")  # the reception fallback
+    body = testing.dumps(testing.vapi_transfer_request(text="I have a complaint"))
+    status, reply = request(server, body, testing.vapi_secret_headers(SECRET))
+    assert status == 200 and reply["error"].startswith("I'm sorry, complaints")
+
+
+def test_bad_secret_and_bad_json(server: tuple[str, int]) -> None:
+    body = testing.dumps(testing.vapi_transfer_request())
+    status, reply = request(server, body, testing.vapi_secret_headers("wrong"))
+    assert (status, reply["code"]) == (401, 401)
+    status, reply = request(server, b"{", testing.vapi_secret_headers(SECRET))
+    assert (status, reply["code"]) == (400, 400)
+
+
+def test_oversized_chunked_body_is_413(server: tuple[str, int]) -> None:
+    body = testing.dumps(testing.vapi_transfer_request(text="x" * 100_000))
+    status, reply = request(server, body, testing.vapi_secret_headers(SECRET), chunked=True)
+    assert (status, reply["code"]) == (413, 413)
+    small = testing.dumps(testing.vapi_transfer_request(text="sales"))
+    status, reply = request(server, small, testing.vapi_secret_headers(SECRET), chunked=True)
+    assert (status, reply["destination"]["number"]) == (200, "+31207948450")
