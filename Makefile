@@ -15,6 +15,7 @@ $(BIN)/.installed: pyproject.toml
 
 # A local secret so the example starts on a fresh machine; set your own for anything real.
 run: export CALLTRANSFER_VAPI_SECRET ?= local-dev-secret
+run: export CALLTRANSFER_SIPGATE_TOKEN ?= local-dev-token
 run: $(BIN)/.installed
 	@echo "Try: curl -s -H 'X-Vapi-Secret: $$CALLTRANSFER_VAPI_SECRET' -H 'Content-Type: application/json' \\"
 	@echo "       --data @tests/payloads/vapi_wrapped_sales.json http://$(HOST):$(PORT)/calltransfer/vapi"

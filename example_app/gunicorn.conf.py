@@ -19,3 +19,4 @@ loglevel = "info"
 def when_ready(server: t.Any) -> None:
     for address in server.cfg.bind:
         server.log.info("Vapi webhook: POST http://%s/calltransfer/vapi", address)
+        server.log.info("sipgate AI Flow webhook: POST http://%s/calltransfer/sipgate", address)

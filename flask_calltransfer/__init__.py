@@ -21,6 +21,7 @@ from .models import SipDestination
 from .models import TransferRequest
 from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
+from .platforms import SipgatePlatform
 from .platforms import VapiPlatform
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "PlatformEvent",
     "RequestVerificationFailed",
     "SipDestination",
+    "SipgatePlatform",
     "TransferRefused",
     "TransferRequest",
     "UnsupportedDestination",

@@ -21,6 +21,7 @@ DEFAULT_REGION = "CALLTRANSFER_DEFAULT_REGION"
 FALLBACK = "CALLTRANSFER_FALLBACK"
 REFUSAL_MESSAGE = "CALLTRANSFER_REFUSAL_MESSAGE"
 MAX_BODY_BYTES = "CALLTRANSFER_MAX_BODY_BYTES"
+STORE_URL = "CALLTRANSFER_STORE_URL"
 
 VAPI_SECRET = "CALLTRANSFER_VAPI_SECRET"
 VAPI_SECRET_HEADER = "CALLTRANSFER_VAPI_SECRET_HEADER"
@@ -33,6 +34,12 @@ VAPI_HMAC_ENCODING = "CALLTRANSFER_VAPI_HMAC_ENCODING"
 VAPI_HMAC_PREFIX = "CALLTRANSFER_VAPI_HMAC_PREFIX"
 VAPI_HMAC_MAX_AGE = "CALLTRANSFER_VAPI_HMAC_MAX_AGE"
 
+SIPGATE_TOKEN = "CALLTRANSFER_SIPGATE_TOKEN"
+SIPGATE_TOKEN_HEADER = "CALLTRANSFER_SIPGATE_TOKEN_HEADER"
+SIPGATE_CALLER_ID_NAME = "CALLTRANSFER_SIPGATE_CALLER_ID_NAME"
+SIPGATE_ANNOUNCE = "CALLTRANSFER_SIPGATE_ANNOUNCE"
+SIPGATE_PENDING_TTL = "CALLTRANSFER_SIPGATE_PENDING_TTL"
+
 #: The default of every key. ``init_app`` applies them with ``setdefault``.
 DEFAULTS: t.Final[dict[str, t.Any]] = {
     URL_PREFIX: "/calltransfer",
@@ -43,6 +50,7 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     REFUSAL_MESSAGE: "I'm sorry, I can't transfer your call right now.",
     # A long Vapi call carries thousands of artifact messages, twice over; 10 MiB leaves room.
     MAX_BODY_BYTES: 10 * 1024 * 1024,
+    STORE_URL: None,
     VAPI_SECRET: None,
     VAPI_SECRET_HEADER: "X-Vapi-Secret",
     VAPI_HMAC_SECRET: None,
@@ -53,6 +61,12 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     VAPI_HMAC_ENCODING: "hex",
     VAPI_HMAC_PREFIX: "",
     VAPI_HMAC_MAX_AGE: 300,
+    SIPGATE_TOKEN: None,
+    SIPGATE_TOKEN_HEADER: "X-API-TOKEN",
+    SIPGATE_CALLER_ID_NAME: None,
+    SIPGATE_ANNOUNCE: True,
+    # How long an announced transfer waits for the announcement to end.
+    SIPGATE_PENDING_TTL: 120,
 }
 
 
@@ -123,6 +137,7 @@ class Settings:
     default_region: str | None
     refusal_message: str
     max_body_bytes: int
+    store_url: str | None
 
 
 def load(config: t.Mapping[str, t.Any]) -> Settings:
@@ -146,4 +161,5 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         default_region=region.upper() if region else None,
         refusal_message=t.cast(str, refusal),
         max_body_bytes=max_body,
+        store_url=get_str(config, STORE_URL, optional=True),
     )

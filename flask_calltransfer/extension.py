@@ -28,6 +28,9 @@ from .models import SipDestination
 from .models import TransferRequest
 from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
+from .store import DEFAULT_URL
+from .store import Store
+from .store import from_url
 
 logger = logging.getLogger("flask_calltransfer")
 
@@ -89,6 +92,7 @@ class _State:
     settings: cfg.Settings
     platforms: dict[str, Platform]
     fallback: Destination | None
+    store: Store
 
 
 class CallTransfer:
@@ -118,12 +122,19 @@ class CallTransfer:
     :param app: the app to register with now; or call :meth:`init_app` later.
     :param platforms: the platform classes this extension offers; defaults to every built-in.
         ``CALLTRANSFER_PLATFORMS`` chooses among them per app.
+    :param store: the :class:`~flask_calltransfer.store.Store` for state that outlives a request,
+        shared by every app of this extension. Without it, each app builds the one
+        ``CALLTRANSFER_STORE_URL`` names (default: a SQLite file in the app's instance folder).
 
     .. versionadded:: 0.1
     """
 
     def __init__(
-        self, app: Flask | None = None, *, platforms: t.Iterable[type[Platform]] | None = None
+        self,
+        app: Flask | None = None,
+        *,
+        platforms: t.Iterable[type[Platform]] | None = None,
+        store: Store | None = None,
     ) -> None:
         self._handlers: list[_Handler] = []
         self._event_handlers: list[_EventHandler] = []
@@ -132,6 +143,7 @@ class CallTransfer:
         classes = list(platforms) if platforms is not None else list(BUILTIN_PLATFORMS.values())
         #: The platform classes on offer, by name.
         self.platform_classes: dict[str, type[Platform]] = {cls.name: cls for cls in classes}
+        self._store = store
         if app is not None:
             self.init_app(app)
 
@@ -151,15 +163,16 @@ class CallTransfer:
             raise RuntimeError(messages.already_registered())
         cfg.apply_defaults(app.config)
         settings = cfg.load(app.config)
-        platforms = self._enabled_platforms(app.config, settings)
+        store = self._store or from_url(settings.store_url or DEFAULT_URL, instance_path=app.instance_path)
+        platforms = self._enabled_platforms(app.config, settings, store)
         fallback = self._configured_fallback(app.config.get(cfg.FALLBACK), settings)
         if not settings.verify:
             logger.warning(messages.verification_disabled())
-        app.extensions["calltransfer"] = _State(self, settings, platforms, fallback)
+        app.extensions["calltransfer"] = _State(self, settings, platforms, fallback, store)
         app.register_blueprint(views.make_blueprint(platforms), url_prefix=settings.url_prefix or None)
 
     def _enabled_platforms(
-        self, config: t.Mapping[str, t.Any], settings: cfg.Settings
+        self, config: t.Mapping[str, t.Any], settings: cfg.Settings, store: Store
     ) -> dict[str, Platform]:
         chosen = config.get(cfg.PLATFORMS)
         if chosen is None:
@@ -187,7 +200,7 @@ class CallTransfer:
             if not names:
                 keys = [key for cls in self.platform_classes.values() for key in cls.credential_keys]
                 raise ConfigurationError(messages.config_no_platform(keys), key=cfg.PLATFORMS)
-        return {name: self.platform_classes[name].from_config(config, settings) for name in names}
+        return {name: self.platform_classes[name].from_config(config, settings, store) for name in names}
 
     def _configured_fallback(self, value: object, settings: cfg.Settings) -> Destination | None:
         if value is None:
@@ -334,6 +347,11 @@ class CallTransfer:
         self._directory[name.strip()] = destination
 
     @property
+    def store(self) -> Store:
+        """The current app's store. Handlers may keep their own state in it too."""
+        return self._state().store
+
+    @property
     def destinations(self) -> t.Mapping[str, Destination]:
         """The directory: a read-only view of the named destinations."""
         return types.MappingProxyType(self._directory)
@@ -400,6 +418,9 @@ class CallTransfer:
         """The whole routing path for one request. Always returns the platform's valid answer."""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         state = self._state()
+        owed = platform.owed(call.event, call.call_id)
+        if owed is not None:
+            return owed
         started = time.perf_counter()
         signals.transfer_requested.send(app, call=call)
         if not self._handlers:
@@ -501,6 +522,9 @@ class CallTransfer:
         """Answer an event that is not a transfer request."""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
+        owed = platform.owed(event.type, event.call_id)
+        if owed is not None:
+            return owed
         reply: dict[str, t.Any] | None = None
         for handler in self._event_handlers:
             if handler.type != event.type:

@@ -268,6 +268,13 @@ def config_fallback_name(key: str, name: str) -> str:
     )
 
 
+def store_url_invalid(key: str, url: object) -> str:
+    return (
+        f"{key} must be 'memory://', 'sqlite:///relative/path.sqlite3' (in the instance folder) or"
+        f" 'sqlite:////absolute/path.sqlite3', not {_show(url)}."
+    )
+
+
 def verification_disabled() -> str:
     return (
         "CALLTRANSFER_VERIFY_REQUESTS is False: webhook requests are NOT verified and anyone who"

@@ -190,6 +190,51 @@ def vapi_hmac_headers(
     return {"Content-Type": "application/json", timestamp_header: stamp, signature_header: signature}
 
 
+def sipgate_event(
+    event_type: str,
+    *,
+    session_id: str | None = None,
+    text: str | None = None,
+    caller: str = "+4915799912345",
+    called: str = "+4921112345678",
+    direction: str = "inbound",
+    account_id: str = "account-123",
+    barged_in: bool | None = None,
+    **fields: t.Any,
+) -> dict[str, t.Any]:
+    """A sipgate AI Flow event such as ``user_speak``, with its ``session`` object.
+
+    :param caller: ``session.from_phone_number``.
+    :param called: ``session.to_phone_number``; the flow's own number (``session.phone_number``)
+        is the called number on inbound calls and the caller on outbound ones.
+    :param text: for ``user_speak``, what the caller said.
+    :param fields: extra or replaced top-level fields.
+    """
+    flow_number = called if direction == "inbound" else caller
+    event: dict[str, t.Any] = {
+        "type": event_type,
+        "session": {
+            "id": session_id or str(uuid.uuid4()),
+            "account_id": account_id,
+            "phone_number": flow_number,
+            "direction": direction,
+            "from_phone_number": caller,
+            "to_phone_number": called,
+        },
+    }
+    if text is not None:
+        event["text"] = text
+    if barged_in is not None:
+        event["barged_in"] = barged_in
+    event.update(fields)
+    return event
+
+
+def sipgate_headers(token: str, *, header: str = "X-API-TOKEN") -> dict[str, str]:
+    """Headers of a sipgate AI Flow webhook carrying the shared token."""
+    return {"Content-Type": "application/json", header: token}
+
+
 @dataclasses.dataclass
 class SignalRecorder:
     """What a :func:`record_signals` block heard: ``(signal name, sender, kwargs)`` triples."""

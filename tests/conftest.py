@@ -36,7 +36,7 @@ def make_app(request: pytest.FixtureRequest) -> MakeApp:
 
     def make(transfers: CallTransfer | None = None, **config: t.Any) -> tuple[Flask, CallTransfer]:
         app = Flask(request.module.__name__)
-        app.config.update(TESTING=True, CALLTRANSFER_VAPI_SECRET=SECRET)
+        app.config.update(TESTING=True, CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_STORE_URL="memory://")
         app.config.update(config)
         transfers = transfers if transfers is not None else CallTransfer()
         transfers.init_app(app)
@@ -83,3 +83,35 @@ class Vapi:
 @pytest.fixture
 def vapi(client: FlaskClient) -> Vapi:
     return Vapi(client)
+
+
+TOKEN = "sipgate-token-0123456789"
+
+
+class Sipgate:
+    """Posts sipgate AI Flow events with the shared token through a test client."""
+
+    def __init__(self, client: FlaskClient, token: str = TOKEN) -> None:
+        self.client = client
+        self.token = token
+
+    def post(self, body: bytes | dict[str, t.Any], headers: dict[str, str] | None = None) -> t.Any:
+        data = body if isinstance(body, bytes) else testing.dumps(body)
+        return self.client.post(
+            "/calltransfer/sipgate",
+            data=data,
+            headers=headers if headers is not None else testing.sipgate_headers(self.token),
+        )
+
+    def event(self, event_type: str, **fields: t.Any) -> t.Any:
+        return self.post(testing.sipgate_event(event_type, **fields))
+
+
+@pytest.fixture
+def sipgate_app(make_app: MakeApp, transfers: CallTransfer) -> Flask:
+    return make_app(transfers, CALLTRANSFER_SIPGATE_TOKEN=TOKEN)[0]
+
+
+@pytest.fixture
+def sipgate(sipgate_app: Flask) -> Sipgate:
+    return Sipgate(sipgate_app.test_client())

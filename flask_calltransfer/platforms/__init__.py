@@ -6,11 +6,13 @@ import typing as t
 
 from .base import Inbound
 from .base import Platform
+from .sipgate import SipgatePlatform
 from .vapi import VapiPlatform
 
 #: Every built-in platform, by name.
 BUILTIN_PLATFORMS: t.Final[dict[str, type[Platform]]] = {
     VapiPlatform.name: VapiPlatform,
+    SipgatePlatform.name: SipgatePlatform,
 }
 
-__all__ = ["BUILTIN_PLATFORMS", "Inbound", "Platform", "VapiPlatform"]
+__all__ = ["BUILTIN_PLATFORMS", "Inbound", "Platform", "SipgatePlatform", "VapiPlatform"]

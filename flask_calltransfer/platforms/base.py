@@ -26,6 +26,7 @@ from ..models import TransferRequest
 if t.TYPE_CHECKING:
     from ..config import Settings
     from ..security import Verifier
+    from ..store import Store
 
 #: What a platform renders: a destination to send, or a refusal to report.
 Outcome = Destination | TransferRefused
@@ -91,11 +92,13 @@ class Platform(abc.ABC):
     #: Config keys that hold this platform's credentials.
     credential_keys: t.ClassVar[tuple[str, ...]]
 
-    def __init__(self, *, settings: Settings, verifier: Verifier | None) -> None:
+    def __init__(self, *, settings: Settings, verifier: Verifier | None, store: Store) -> None:
         #: The app's platform-independent settings.
         self.settings = settings
         #: The request verifier, or ``None`` when verification is turned off.
         self.verifier = verifier
+        #: The app's store, for state that outlives one request.
+        self.store = store
 
     @classmethod
     def has_credentials(cls, config: t.Mapping[str, t.Any]) -> bool:
@@ -104,7 +107,7 @@ class Platform(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings) -> Platform:
+    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings, store: Store) -> Platform:
         """Validate this platform's keys and build the adapter for one app."""
 
     def verify(self, inbound: Inbound) -> None:
@@ -128,6 +131,13 @@ class Platform(abc.ABC):
     def render_failure(self) -> Response:
         """The answer when something unexpected broke: valid for any event of this platform."""
         return self.render(_FAILED_CALL, TransferRefused(self.settings.refusal_message))
+
+    def owed(self, event: str, call_id: str | None) -> Response | None:
+        """An answer an earlier request left for this call, to send instead of routing again.
+
+        sipgate uses it to hand over an announced transfer. The default owes nothing.
+        """
+        return None
 
     def no_answer(self, call: TransferRequest) -> Response | None:
         """The answer when no handler had an opinion, or ``None`` to use the fallback and refusal."""

@@ -43,6 +43,7 @@ from .base import json_response
 
 if t.TYPE_CHECKING:
     from ..config import Settings
+    from ..store import Store
 
 TRANSFER_EVENT = "transfer-destination-request"
 
@@ -299,14 +300,14 @@ class VapiPlatform(Platform):
     credential_keys = (cfg.VAPI_SECRET, cfg.VAPI_HMAC_SECRET)
 
     @classmethod
-    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings) -> VapiPlatform:
+    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings, store: Store) -> VapiPlatform:
         verifier = _verifier(config)
         if settings.verify and verifier is None:
             raise ConfigurationError(
                 messages.config_missing_credentials(cls.name, cls.credential_keys),
                 key=cfg.VAPI_SECRET,
             )
-        return cls(settings=settings, verifier=verifier if settings.verify else None)
+        return cls(settings=settings, verifier=verifier if settings.verify else None, store=store)
 
     def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
         wrapped = "type" not in payload and "message" in payload

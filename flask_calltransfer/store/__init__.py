@@ -1,0 +1,32 @@
+"""State that outlives one request, behind one small interface (:class:`Store`)."""
+
+from __future__ import annotations
+
+import os
+
+from .. import messages
+from ..exceptions import ConfigurationError
+from .base import Store
+from .memory import MemoryStore
+from .sqlite import SqliteStore
+
+#: The store used when ``CALLTRANSFER_STORE_URL`` is not set: a file in the app's instance folder.
+DEFAULT_URL = "sqlite:///calltransfer.sqlite3"
+
+
+def from_url(url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL") -> Store:
+    """Build the store a URL names: ``memory://`` or ``sqlite:///path``.
+
+    Relative SQLite paths are taken from ``instance_path``.
+    """
+    if url == "memory://":
+        return MemoryStore()
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not path or path.endswith("/"):
+            raise ConfigurationError(messages.store_url_invalid(key, url), key=key)
+        return SqliteStore(path if os.path.isabs(path) else os.path.join(instance_path, path))
+    raise ConfigurationError(messages.store_url_invalid(key, url), key=key)
+
+
+__all__ = ["DEFAULT_URL", "MemoryStore", "SqliteStore", "Store", "from_url"]

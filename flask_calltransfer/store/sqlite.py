@@ -1,0 +1,129 @@
+"""A SQLite store: the embedded default, shared by every worker process on one machine."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sqlite3
+import threading
+import time
+import typing as t
+
+from .base import Store
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS calltransfer_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
+)
+# Expired rows are never returned; this many writes between sweeps keeps the file from growing.
+_SWEEP_EVERY = 500
+
+
+class SqliteStore(Store):
+    """Keeps entries in one SQLite file, safe across gunicorn workers on one machine.
+
+    Each thread of each process opens its own connection (a connection made before gunicorn forks
+    is not reused after it). Writes run in ``BEGIN IMMEDIATE`` transactions, so :meth:`incr` and
+    :meth:`pop` are atomic across processes; the database uses write-ahead logging so readers do
+    not wait for writers.
+
+    ``sqlite:///relative/path.sqlite3`` (relative to the app's instance folder) or
+    ``sqlite:////absolute/path.sqlite3`` in ``CALLTRANSFER_STORE_URL``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, clock: t.Callable[[], float] = time.time) -> None:
+        self.path = pathlib.Path(path)
+        self._clock = clock
+        self._local = threading.local()
+        self._writes = 0
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            return connection
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=True)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(_SCHEMA)
+        self._local.connection = connection
+        self._local.pid = os.getpid()
+        return connection
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def _read(self, connection: sqlite3.Connection, key: str) -> str | None:
+        row = connection.execute(
+            "SELECT value FROM calltransfer_kv WHERE key = ? AND (expires IS NULL OR expires > ?)",
+            (key, self._now()),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _write(self, work: t.Callable[[sqlite3.Connection], t.Any]) -> t.Any:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(connection)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY == 0:
+            connection.execute(
+                "DELETE FROM calltransfer_kv WHERE expires IS NOT NULL AND expires <= ?", (self._now(),)
+            )
+        connection.execute("COMMIT")
+        return result
+
+    def _expiry(self, ttl: float | None) -> float | None:
+        return None if ttl is None else self._now() + ttl
+
+    def get(self, key: str) -> str | None:
+        return self._read(self._connection(), key)
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        self._write(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO calltransfer_kv (key, value, expires) VALUES (?, ?, ?)",
+                (key, value, self._expiry(ttl)),
+            )
+        )
+
+    def delete(self, key: str) -> None:
+        self._write(lambda db: db.execute("DELETE FROM calltransfer_kv WHERE key = ?", (key,)))
+
+    def pop(self, key: str) -> str | None:
+        def work(db: sqlite3.Connection) -> str | None:
+            value = self._read(db, key)
+            db.execute("DELETE FROM calltransfer_kv WHERE key = ?", (key,))
+            return value
+
+        return t.cast("str | None", self._write(work))
+
+    def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                "SELECT value, expires FROM calltransfer_kv"
+                " WHERE key = ? AND (expires IS NULL OR expires > ?)",
+                (key, self._now()),
+            ).fetchone()
+            if row is None:
+                result, expires = amount, self._expiry(ttl)
+            else:
+                result, expires = int(row[0]) + amount, row[1]
+            db.execute(
+                "INSERT OR REPLACE INTO calltransfer_kv (key, value, expires) VALUES (?, ?, ?)",
+                (key, str(result), expires),
+            )
+            return result
+
+        return t.cast(int, self._write(work))
+
+    def close(self) -> None:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None and self._local.pid == os.getpid():
+            connection.close()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore {str(self.path)!r}>"

@@ -1,0 +1,170 @@
+"""The store contract, run against every backend, and SQLite's atomicity across processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pathlib
+import typing as t
+
+import pytest
+from flask import Flask
+
+from flask_calltransfer import CallTransfer
+from flask_calltransfer import ConfigurationError
+from flask_calltransfer.store import MemoryStore
+from flask_calltransfer.store import SqliteStore
+from flask_calltransfer.store import Store
+from flask_calltransfer.store import from_url
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> tuple[Store, Clock]:
+    clock = Clock()
+    store: Store = (
+        MemoryStore(clock=clock) if request.param == "memory" else SqliteStore(tmp_path / "s.db", clock=clock)
+    )
+    request.addfinalizer(store.close)
+    return store, clock
+
+
+def test_get_set_delete(backend: tuple[Store, Clock]) -> None:
+    store, _ = backend
+    assert store.get("k") is None
+    store.set("k", "v")
+    assert store.get("k") == "v"
+    store.set("k", "w")
+    assert store.get("k") == "w"
+    store.delete("k")
+    store.delete("k")
+    assert store.get("k") is None
+
+
+def test_values_are_text_exactly(backend: tuple[Store, Clock]) -> None:
+    store, _ = backend
+    value = '{"text": "Één moment", "n": 1}\n'
+    store.set("k", value)
+    assert store.get("k") == value
+
+
+def test_expired_entries_never_come_back(backend: tuple[Store, Clock]) -> None:
+    store, clock = backend
+    store.set("k", "v", ttl=10)
+    clock.now += 9.9
+    assert store.get("k") == "v"
+    clock.now += 0.2
+    assert store.get("k") is None
+    assert store.pop("k") is None
+    assert store.incr("k") == 1  # an expired counter starts again
+
+
+def test_pop_returns_once(backend: tuple[Store, Clock]) -> None:
+    store, _ = backend
+    store.set("k", "v")
+    assert store.pop("k") == "v"
+    assert store.pop("k") is None
+    assert store.get("k") is None
+
+
+def test_incr(backend: tuple[Store, Clock]) -> None:
+    store, clock = backend
+    assert store.incr("n", ttl=5) == 1
+    assert store.incr("n", 5) == 6
+    assert store.get("n") == "6"
+    clock.now += 4
+    assert store.incr("n", -1) == 5  # the expiry set at creation stays
+    clock.now += 2
+    assert store.get("n") is None
+
+
+def _hammer(path: str, rounds: int, queue: t.Any) -> None:
+    store = SqliteStore(path)
+    results = [store.incr("counter") for _ in range(rounds)]
+    popped = [store.pop(f"item-{i}") for i in range(20)]
+    queue.put((results, [p for p in popped if p is not None]))
+
+
+def test_sqlite_incr_and_pop_are_atomic_across_processes(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "shared.db")
+    seed = SqliteStore(path)
+    for i in range(20):
+        seed.set(f"item-{i}", str(i))
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_hammer, args=(path, 100, queue)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    outcomes = [queue.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    counts = sorted(n for results, _ in outcomes for n in results)
+    assert counts == list(range(1, 401))  # every increment seen exactly once
+    popped = sorted(int(v) for _, values in outcomes for v in values)
+    assert popped == list(range(20))  # every item popped by exactly one process
+
+
+def test_sqlite_sweeps_expired_rows(tmp_path: pathlib.Path) -> None:
+    import sqlite3
+
+    clock = Clock()
+    store = SqliteStore(tmp_path / "s.db", clock=clock)
+    for i in range(499):
+        store.set(f"k{i}", "v", ttl=1)
+    clock.now += 2
+    store.set("live", "v")  # the 500th write sweeps
+    rows = sqlite3.connect(tmp_path / "s.db").execute("SELECT COUNT(*) FROM calltransfer_kv").fetchone()[0]
+    assert rows == 1
+
+
+def test_from_url(tmp_path: pathlib.Path) -> None:
+    assert isinstance(from_url("memory://", instance_path=str(tmp_path)), MemoryStore)
+    relative = from_url("sqlite:///data/t.db", instance_path=str(tmp_path))
+    assert isinstance(relative, SqliteStore) and relative.path == tmp_path / "data" / "t.db"
+    absolute = from_url(f"sqlite:///{tmp_path}/abs.db", instance_path="/elsewhere")
+    assert isinstance(absolute, SqliteStore) and absolute.path == tmp_path / "abs.db"
+    for bad in ("redis://localhost", "sqlite://", "sqlite:///", "postgres://x"):
+        with pytest.raises(ConfigurationError, match="CALLTRANSFER_STORE_URL"):
+            from_url(bad, instance_path=str(tmp_path))
+
+
+def test_default_store_is_sqlite_in_the_instance_folder(tmp_path: pathlib.Path) -> None:
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.config["CALLTRANSFER_VAPI_SECRET"] = "s"
+    transfers = CallTransfer(app)
+    with app.app_context():
+        store = transfers.store
+        assert isinstance(store, SqliteStore)
+        assert store.path == tmp_path / "instance" / "calltransfer.sqlite3"
+        assert not store.path.exists()  # opened on first use, not at start-up
+        store.set("k", "v")
+    assert (tmp_path / "instance" / "calltransfer.sqlite3").exists()
+
+
+def test_store_argument_is_shared_by_apps() -> None:
+    shared = MemoryStore()
+    transfers = CallTransfer(store=shared)
+    apps = [Flask(f"a{i}") for i in range(2)]
+    for app in apps:
+        app.config.update(CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL="sqlite:///ignored.db")
+        transfers.init_app(app)
+        with app.app_context():
+            assert transfers.store is shared
+
+
+def test_store_url_config(tmp_path: pathlib.Path) -> None:
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL="memory://")
+    transfers = CallTransfer(app)
+    with app.app_context():
+        assert isinstance(transfers.store, MemoryStore)
+    bad = Flask(__name__)
+    bad.config.update(CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL="mongodb://x")
+    with pytest.raises(ConfigurationError, match="CALLTRANSFER_STORE_URL"):
+        CallTransfer(bad)
