@@ -51,6 +51,15 @@ def vip(call: TransferRequest) -> SipDestination:
     )
 
 
+@transfers.on_request(when=lambda call: bool(call.arguments))
+def by_tool_argument(call: TransferRequest) -> str | None:
+    """Tool calls (Vapi and VoiceDock) name the department the assistant chose."""
+    department = call.arguments.get("department")
+    if isinstance(department, str) and department.lower() in KEYWORDS:
+        return department.lower()
+    return None
+
+
 @transfers.on_request
 def by_keyword(call: TransferRequest) -> str | None:
     text = call.text.lower()

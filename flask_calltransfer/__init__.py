@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .exceptions import CallTransferError
 from .exceptions import ConfigurationError
+from .exceptions import DeliveryFailed
 from .exceptions import InvalidDestination
 from .exceptions import InvalidPayload
 from .exceptions import PayloadTooLarge
@@ -23,6 +24,7 @@ from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
 from .platforms import SipgatePlatform
 from .platforms import VapiPlatform
+from .platforms import VoiceDockPlatform
 
 __version__ = "0.1.0"
 
@@ -32,6 +34,7 @@ __all__ = [
     "CallTransfer",
     "CallTransferError",
     "ConfigurationError",
+    "DeliveryFailed",
     "Conversation",
     "Destination",
     "InvalidDestination",
@@ -47,5 +50,6 @@ __all__ = [
     "TransferRequest",
     "UnsupportedDestination",
     "VapiPlatform",
+    "VoiceDockPlatform",
     "refuse",
 ]

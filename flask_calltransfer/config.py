@@ -22,6 +22,9 @@ FALLBACK = "CALLTRANSFER_FALLBACK"
 REFUSAL_MESSAGE = "CALLTRANSFER_REFUSAL_MESSAGE"
 MAX_BODY_BYTES = "CALLTRANSFER_MAX_BODY_BYTES"
 STORE_URL = "CALLTRANSFER_STORE_URL"
+HTTP_TIMEOUT = "CALLTRANSFER_HTTP_TIMEOUT"
+HTTP_RETRIES = "CALLTRANSFER_HTTP_RETRIES"
+DELIVERY_TIMEOUT = "CALLTRANSFER_DELIVERY_TIMEOUT"
 
 VAPI_SECRET = "CALLTRANSFER_VAPI_SECRET"
 VAPI_SECRET_HEADER = "CALLTRANSFER_VAPI_SECRET_HEADER"
@@ -33,6 +36,14 @@ VAPI_HMAC_PAYLOAD_FORMAT = "CALLTRANSFER_VAPI_HMAC_PAYLOAD_FORMAT"
 VAPI_HMAC_ENCODING = "CALLTRANSFER_VAPI_HMAC_ENCODING"
 VAPI_HMAC_PREFIX = "CALLTRANSFER_VAPI_HMAC_PREFIX"
 VAPI_HMAC_MAX_AGE = "CALLTRANSFER_VAPI_HMAC_MAX_AGE"
+VAPI_TOOLS = "CALLTRANSFER_VAPI_TOOLS"
+VAPI_PUBLIC_KEY = "CALLTRANSFER_VAPI_PUBLIC_KEY"
+
+VOICEDOCK_SECRET = "CALLTRANSFER_VOICEDOCK_SECRET"
+VOICEDOCK_MAX_AGE = "CALLTRANSFER_VOICEDOCK_MAX_AGE"
+VOICEDOCK_TOOLS = "CALLTRANSFER_VOICEDOCK_TOOLS"
+VOICEDOCK_API_URL = "CALLTRANSFER_VOICEDOCK_API_URL"
+VOICEDOCK_API_KEY = "CALLTRANSFER_VOICEDOCK_API_KEY"
 
 SIPGATE_TOKEN = "CALLTRANSFER_SIPGATE_TOKEN"
 SIPGATE_TOKEN_HEADER = "CALLTRANSFER_SIPGATE_TOKEN_HEADER"
@@ -51,6 +62,11 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     # A long Vapi call carries thousands of artifact messages, twice over; 10 MiB leaves room.
     MAX_BODY_BYTES: 10 * 1024 * 1024,
     STORE_URL: None,
+    HTTP_TIMEOUT: 5.0,
+    HTTP_RETRIES: 2,
+    # VoiceDock waits 10 s for a tool-call reply: the control request, retries included, must be done
+    # well before that.
+    DELIVERY_TIMEOUT: 8.0,
     VAPI_SECRET: None,
     VAPI_SECRET_HEADER: "X-Vapi-Secret",
     VAPI_HMAC_SECRET: None,
@@ -61,6 +77,13 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     VAPI_HMAC_ENCODING: "hex",
     VAPI_HMAC_PREFIX: "",
     VAPI_HMAC_MAX_AGE: 300,
+    VAPI_TOOLS: [],
+    VAPI_PUBLIC_KEY: None,
+    VOICEDOCK_SECRET: None,
+    VOICEDOCK_MAX_AGE: 300,
+    VOICEDOCK_TOOLS: [],
+    VOICEDOCK_API_URL: "https://api.hmsovereign.com/api/v1",
+    VOICEDOCK_API_KEY: None,
     SIPGATE_TOKEN: None,
     SIPGATE_TOKEN_HEADER: "X-API-TOKEN",
     SIPGATE_CALLER_ID_NAME: None,
@@ -138,6 +161,9 @@ class Settings:
     refusal_message: str
     max_body_bytes: int
     store_url: str | None
+    http_timeout: float
+    http_retries: int
+    delivery_timeout: float
 
 
 def load(config: t.Mapping[str, t.Any]) -> Settings:
@@ -162,4 +188,33 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         refusal_message=t.cast(str, refusal),
         max_body_bytes=max_body,
         store_url=get_str(config, STORE_URL, optional=True),
+        http_timeout=t.cast(float, get_number(config, HTTP_TIMEOUT)),
+        http_retries=_get_count(config, HTTP_RETRIES),
+        delivery_timeout=t.cast(float, get_number(config, DELIVERY_TIMEOUT)),
     )
+
+
+def _get_count(config: t.Mapping[str, t.Any], key: str) -> int:
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise ConfigurationError(messages.config_type(key, "a whole number from 0 to 10", value), key=key)
+    return value
+
+
+def get_names(config: t.Mapping[str, t.Any], key: str) -> frozenset[str]:
+    """A list of names, such as tool names."""
+    value = config.get(key)
+    if value is None:
+        return frozenset()
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ConfigurationError(messages.config_type(key, "a list of names", value), key=key)
+    if not all(isinstance(name, str) and name for name in value):
+        raise ConfigurationError(messages.config_type(key, "a list of non-empty names", value), key=key)
+    return frozenset(value)
+
+
+def get_url(config: t.Mapping[str, t.Any], key: str) -> str:
+    value = config.get(key)
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise ConfigurationError(messages.config_type(key, "an http:// or https:// URL", value), key=key)
+    return value

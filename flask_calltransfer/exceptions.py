@@ -72,6 +72,20 @@ class TransferRefused(CallTransferError):
         self.reason = reason
 
 
+class DeliveryFailed(CallTransferError):
+    """A destination was chosen but the platform's API did not carry out the transfer.
+
+    The assistant is told in the tool call's result, so it can tell the caller.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, message: str, *, cause: Exception | None = None) -> None:
+        super().__init__(message)
+        #: What went wrong underneath, usually a :class:`~flask_calltransfer.clients.ApiError`.
+        self.cause = cause
+
+
 class InvalidPayload(CallTransferError, BadRequest):
     """The request body is not a payload the platform sends. Answered with ``400``.
 

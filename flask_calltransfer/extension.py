@@ -16,7 +16,12 @@ from . import config as cfg
 from . import messages
 from . import phone
 from . import signals
+from .clients import HttpClient
+from .clients import HttpSettings
+from .clients import VapiControlClient
+from .clients import VoiceDockClient
 from .exceptions import ConfigurationError
+from .exceptions import DeliveryFailed
 from .exceptions import InvalidDestination
 from .exceptions import TransferRefused
 from .exceptions import UnsupportedDestination
@@ -28,6 +33,7 @@ from .models import SipDestination
 from .models import TransferRequest
 from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
+from .platforms.base import Services
 from .store import DEFAULT_URL
 from .store import Store
 from .store import from_url
@@ -92,7 +98,13 @@ class _State:
     settings: cfg.Settings
     platforms: dict[str, Platform]
     fallback: Destination | None
-    store: Store
+    services: Services
+
+
+def _voicedock_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VoiceDockClient | None:
+    api_url = cfg.get_url(config, cfg.VOICEDOCK_API_URL)
+    api_key = cfg.get_str(config, cfg.VOICEDOCK_API_KEY, optional=True)
+    return VoiceDockClient(http, api_url=api_url, api_key=api_key) if api_key else None
 
 
 class CallTransfer:
@@ -164,16 +176,29 @@ class CallTransfer:
         cfg.apply_defaults(app.config)
         settings = cfg.load(app.config)
         store = self._store or from_url(settings.store_url or DEFAULT_URL, instance_path=app.instance_path)
-        platforms = self._enabled_platforms(app.config, settings, store)
+        http = HttpClient(
+            HttpSettings(
+                timeout=settings.http_timeout, retries=settings.http_retries, budget=settings.delivery_timeout
+            )
+        )
+        services = Services(
+            settings=settings,
+            store=store,
+            http=http,
+            vapi=VapiControlClient(
+                http, public_key=cfg.get_str(app.config, cfg.VAPI_PUBLIC_KEY, optional=True)
+            ),
+            voicedock=_voicedock_client(app.config, http),
+        )
+        platforms = self._enabled_platforms(app.config, services)
         fallback = self._configured_fallback(app.config.get(cfg.FALLBACK), settings)
         if not settings.verify:
             logger.warning(messages.verification_disabled())
-        app.extensions["calltransfer"] = _State(self, settings, platforms, fallback, store)
+        app.extensions["calltransfer"] = _State(self, settings, platforms, fallback, services)
         app.register_blueprint(views.make_blueprint(platforms), url_prefix=settings.url_prefix or None)
 
-    def _enabled_platforms(
-        self, config: t.Mapping[str, t.Any], settings: cfg.Settings, store: Store
-    ) -> dict[str, Platform]:
+    def _enabled_platforms(self, config: t.Mapping[str, t.Any], services: Services) -> dict[str, Platform]:
+        settings = services.settings
         chosen = config.get(cfg.PLATFORMS)
         if chosen is None:
             names = [
@@ -200,7 +225,7 @@ class CallTransfer:
             if not names:
                 keys = [key for cls in self.platform_classes.values() for key in cls.credential_keys]
                 raise ConfigurationError(messages.config_no_platform(keys), key=cfg.PLATFORMS)
-        return {name: self.platform_classes[name].from_config(config, settings, store) for name in names}
+        return {name: self.platform_classes[name].from_config(config, services) for name in names}
 
     def _configured_fallback(self, value: object, settings: cfg.Settings) -> Destination | None:
         if value is None:
@@ -349,7 +374,67 @@ class CallTransfer:
     @property
     def store(self) -> Store:
         """The current app's store. Handlers may keep their own state in it too."""
-        return self._state().store
+        return self._state().services.store
+
+    @property
+    def vapi(self) -> VapiControlClient:
+        """The current app's Vapi live call-control client.
+
+        .. code-block:: python
+
+            transfers.vapi.say(call.raw["call"]["monitor"]["controlUrl"], "One moment, please.")
+        """
+        return self._state().services.vapi
+
+    @property
+    def voicedock(self) -> VoiceDockClient:
+        """The current app's VoiceDock API client; needs ``CALLTRANSFER_VOICEDOCK_API_KEY``.
+
+        .. code-block:: python
+
+            transfers.voicedock.transfer(call.call_id, "+31612345678", message="One moment.")
+        """
+        client = self._state().services.voicedock
+        if client is None:
+            raise RuntimeError(messages.voicedock_client_missing())
+        return client
+
+    def voicedock_transfer_tool(self) -> dict[str, t.Any]:
+        """VoiceDock's static ``transfer_call`` tool, built from the directory.
+
+        Each number destination becomes one entry with its ``number``, ``description`` (the
+        directory name when it has none) and ``message``. VoiceDock's tool takes numbers only, so
+        other destinations are left out, with a log line. Install it with
+        ``transfers.voicedock.update_assistant_tools(assistant_id, [tool])``.
+        """
+        destinations = []
+        for name, destination in self._directory.items():
+            if not isinstance(destination, NumberDestination):
+                logger.info(messages.tool_destination_skipped(name, destination.kind))
+                continue
+            entry = {
+                "type": "number",
+                "number": destination.number,
+                "description": destination.description or name,
+            }
+            if destination.message:
+                entry["message"] = destination.message
+            destinations.append(entry)
+        return {"type": "transfer_call", "destinations": destinations}
+
+    def vapi_transfer_tool(self, name: str, *, description: str | None = None) -> dict[str, t.Any]:
+        """Vapi's ``transferCall`` tool with no destinations: when the assistant calls it, Vapi asks
+        this server for the destination with a ``transfer-destination-request``.
+
+        :param name: the function name the assistant calls.
+        :param description: tells the assistant's model when to call it.
+        """
+        function: dict[str, t.Any] = {
+            "name": name,
+            "description": description or messages.vapi_tool_description(),
+            "parameters": {"type": "object", "properties": {}},
+        }
+        return {"type": "transferCall", "destinations": [], "function": function}
 
     @property
     def destinations(self) -> t.Mapping[str, Destination]:
@@ -418,7 +503,7 @@ class CallTransfer:
         """The whole routing path for one request. Always returns the platform's valid answer."""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         state = self._state()
-        owed = platform.owed(call.event, call.call_id)
+        owed = platform.owed(call)
         if owed is not None:
             return owed
         started = time.perf_counter()
@@ -440,12 +525,11 @@ class CallTransfer:
             return self._fallback(app, state, platform, call, started)
         try:
             destination = self._coerce(answer, state.settings.default_region)
-            response = platform.render(call, destination)
+            return self._send(app, platform, call, destination, handler, started)
         except (InvalidDestination, UnsupportedDestination) as exc:
             logger.error(messages.destination_failed(_name(handler), repr(call), str(exc)))
             signals.transfer_failed.send(app, call=call, exception=exc, stage="destination")
             return self._recover(app, state, platform, call, exc, started)
-        return self._resolved(app, call, destination, handler, started, response)
 
     def _failing_handler(self, call: TransferRequest) -> str:
         # Only for the log line: the traceback names the exact frame anyway.
@@ -468,8 +552,7 @@ class CallTransfer:
                 answer = app.ensure_sync(error_handler)(call, exc)
                 if answer is not None:
                     destination = self._coerce(answer, state.settings.default_region)
-                    response = platform.render(call, destination)
-                    return self._resolved(app, call, destination, error_handler, started, response)
+                    return self._send(app, platform, call, destination, error_handler, started)
             except TransferRefused as refusal:
                 return self._refuse(app, platform, call, refusal.reason)
             except Exception as second:
@@ -482,23 +565,33 @@ class CallTransfer:
     ) -> Response:
         if state.fallback is not None:
             try:
-                response = platform.render(call, state.fallback)
+                return self._send(app, platform, call, state.fallback, None, started)
             except UnsupportedDestination as exc:
                 logger.error(messages.fallback_failed(repr(call), str(exc)))
                 signals.transfer_failed.send(app, call=call, exception=exc, stage="fallback")
-            else:
-                return self._resolved(app, call, state.fallback, None, started, response)
         return self._refuse(app, platform, call, state.settings.refusal_message)
 
-    def _resolved(
+    def _send(
         self,
         app: Flask,
+        platform: Platform,
         call: TransferRequest,
         destination: Destination,
         handler: t.Callable[..., t.Any] | None,
         started: float,
-        response: Response,
     ) -> Response:
+        """Render (and, for API platforms, deliver) a destination.
+
+        A failed delivery is answered here, in the platform's format: the destination was valid, so
+        trying another one would not help. What the platform cannot carry raises
+        :class:`UnsupportedDestination` for the caller's failure path.
+        """
+        try:
+            response = platform.render(call, destination)
+        except DeliveryFailed as exc:
+            logger.error(str(exc))
+            signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
+            return platform.render(call, exc)
         elapsed = time.perf_counter() - started
         logger.info(
             "Transfer %s on %s resolved to %s by %s in %.1f ms.",
@@ -522,7 +615,7 @@ class CallTransfer:
         """Answer an event that is not a transfer request."""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
-        owed = platform.owed(event.type, event.call_id)
+        owed = platform.owed(event)
         if owed is not None:
             return owed
         reply: dict[str, t.Any] | None = None

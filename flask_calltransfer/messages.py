@@ -339,3 +339,92 @@ def timestamp_invalid(header: str) -> str:
 
 def timestamp_stale(header: str, age: float, limit: float) -> str:
     return f"The timestamp in {header} is {age:.0f} s away from now, outside the {limit:.0f} s window."
+
+
+# Platform APIs ------------------------------------------------------------------------------------
+
+
+def api_error(method: str, path: str, status: int, reason: str) -> str:
+    return f"{method} {path} failed with {status}: {reason[:200]}"
+
+
+def api_timeout(method: str, path: str, timeout: float) -> str:
+    return f"{method} {path} got no answer within {timeout:.1f} s."
+
+
+def api_unreachable(method: str, path: str, error: str) -> str:
+    return f"{method} {path} could not reach the platform ({error})."
+
+
+def api_deadline(method: str, path: str) -> str:
+    return f"{method} {path} was not sent: the deadline had passed."
+
+
+def api_no_time_to_retry(method: str, path: str, wait: float) -> str:
+    return f"{method} {path} is not retried: waiting {wait:.1f} s would pass the deadline."
+
+
+def api_retrying(method: str, path: str, failure: str, wait: float) -> str:
+    return f"Retrying {method} {path} in {wait:.1f} s after: {failure}"
+
+
+def api_bad_body(method: str, path: str, status: int) -> str:
+    return f"{method} {path} answered {status} with a body that is not JSON."
+
+
+def tool_call_repeated(platform: str, tool_call_id: str) -> str:
+    return f"The {platform} tool call {tool_call_id} arrived again; answering with the first reply."
+
+
+def tool_call_in_progress() -> str:
+    return "This transfer is already being handled. Wait a moment before trying again."
+
+
+def tool_result_transferring() -> str:
+    return "The call is being transferred now."
+
+
+def delivery_failed_result() -> str:
+    return (
+        "The transfer could not be started. Apologise to the caller, and offer to take a message"
+        " or to help another way."
+    )
+
+
+def delivery_failed(platform: str, call: str, detail: str) -> str:
+    return f"The {platform} transfer for {call} could not be delivered: {detail}"
+
+
+def control_url_missing() -> str:
+    return (
+        "The tool call has no call.monitor.controlUrl, so the transfer cannot be sent. Check that"
+        " the assistant's monitorPlan has controlEnabled set."
+    )
+
+
+def control_url_invalid() -> str:
+    return "The tool call's call.monitor.controlUrl is not an http(s) URL, so the transfer was not sent."
+
+
+def config_tools_need_api_key(tools_key: str, api_key: str) -> str:
+    return (
+        f"{tools_key} names transfer tools, but {api_key} is not set, so their transfers could not"
+        f" be delivered. Set {api_key} to your VoiceDock API key."
+    )
+
+
+def voicedock_client_missing() -> str:
+    return (
+        "transfers.voicedock needs CALLTRANSFER_VOICEDOCK_API_KEY. Set it to your VoiceDock API key"
+        " in the app's configuration."
+    )
+
+
+def tool_destination_skipped(name: str, kind: str) -> str:
+    return (
+        f"The directory entry {name!r} is a {kind} destination; VoiceDock's transfer tool takes numbers only."
+    )
+
+
+def vapi_tool_description() -> str:
+    return "Transfer the caller to a person or department, when they ask for one or you cannot help further."

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import time
 import types
 import typing as t
 
@@ -313,6 +314,10 @@ class TransferRequest:
     metadata: dict[str, t.Any]
     #: The unwrapped payload, for fields this object does not model.
     raw: dict[str, t.Any]
+    #: The id of the tool call that asked, for tool-call requests; ``None`` otherwise.
+    tool_call_id: str | None
+    #: The name of the tool that was called, for tool-call requests; ``None`` otherwise.
+    tool_name: str | None
 
     def __init__(
         self,
@@ -331,6 +336,8 @@ class TransferRequest:
         messages: list[dict[str, str]] | None = None,
         conversation: Conversation | None = None,
         region: str | None = None,
+        tool_call_id: str | None = None,
+        tool_name: str | None = None,
     ) -> None:
         given = {"text": text, "transcript": transcript, "messages": messages}
         values: dict[str, t.Any] = {
@@ -343,6 +350,10 @@ class TransferRequest:
             "arguments": arguments if arguments is not None else {},
             "metadata": metadata if metadata is not None else {},
             "raw": raw if raw is not None else {},
+            "tool_call_id": tool_call_id,
+            "tool_name": tool_name,
+            # When the request arrived, for deadlines that count from then.
+            "_received": time.monotonic(),
             "_conversation": conversation if conversation is not None else _NO_CONVERSATION,
             # Kept so numbers normalise the same way after the request, outside the app context.
             "_region": region if region is not None else _default_region(),
@@ -355,6 +366,11 @@ class TransferRequest:
 
     def __delattr__(self, name: str) -> None:
         raise dataclasses.FrozenInstanceError(f"TransferRequest is immutable; cannot delete {name!r}.")
+
+    @property
+    def received(self) -> float:
+        """When the request arrived, on the :func:`time.monotonic` clock."""
+        return t.cast(float, self.__dict__["_received"])
 
     def _source(self) -> Conversation:
         return t.cast(Conversation, self.__dict__["_conversation"])

@@ -129,6 +129,126 @@ def vapi_event(event_type: str, *, call_id: str | None = None, **fields: t.Any) 
     return {"message": message}
 
 
+def vapi_tool_calls(
+    name: str = "transfer_call",
+    arguments: dict[str, t.Any] | str | None = None,
+    *,
+    tool_call_id: str | None = None,
+    shape: str = "function",
+    **fields: t.Any,
+) -> dict[str, t.Any]:
+    """A Vapi ``tool-calls`` message calling one function tool, wrapped.
+
+    :param arguments: an object, or a JSON string as Vapi's schema types it.
+    :param shape: ``"function"`` (``toolCallList`` with ``function.arguments``), ``"with_tool"``
+        (only ``toolWithToolCallList`` with ``function.parameters``) or ``"flat"``
+        (``toolCallList`` items ``{"id", "name", "parameters"}``).
+    :param fields: passed to :func:`vapi_transfer_request` (``control_url``, ``caller``, ...).
+    """
+    tool_call_id = tool_call_id or f"call_{uuid.uuid4().hex[:24]}"
+    arguments = {} if arguments is None else arguments
+    body = vapi_transfer_request(**fields)
+    message = body["message"]
+    message["type"] = "tool-calls"
+    function_call = {
+        "id": tool_call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+    with_tool = {
+        "type": "function",
+        "name": name,
+        "toolCall": {
+            "id": tool_call_id,
+            "type": "function",
+            "function": {"name": name, "parameters": arguments},
+        },
+    }
+    if shape == "function":
+        message["toolCallList"] = [function_call]
+        message["toolWithToolCallList"] = [with_tool]
+    elif shape == "with_tool":
+        message["toolCallList"] = []
+        message["toolWithToolCallList"] = [with_tool]
+    elif shape == "flat":
+        message["toolCallList"] = [{"id": tool_call_id, "name": name, "parameters": arguments}]
+    else:
+        raise ValueError(f"Unknown tool-call shape {shape!r}: use 'function', 'with_tool' or 'flat'.")
+    return body
+
+
+def voicedock_event(
+    event_type: str,
+    *,
+    call_id: str | None = None,
+    caller: str | None = "+31612345678",
+    called: str | None = "+31850835037",
+    outbound: bool = False,
+    metadata: dict[str, t.Any] | None = None,
+    **fields: t.Any,
+) -> dict[str, t.Any]:
+    """A VoiceDock webhook body such as ``status-update``: ``{"message": {...}}`` in snake_case.
+
+    :param caller: who placed the call (``customer.number``, or ``phone_number`` when ``outbound``).
+    :param called: the number called (``phone_number.number``, or ``customer`` when ``outbound``).
+    """
+    customer = called if outbound else caller
+    our_number = caller if outbound else called
+    message: dict[str, t.Any] = {
+        "type": event_type,
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "call": {
+            "id": call_id or str(uuid.uuid4()),
+            "type": "outbound_phone_call" if outbound else "inbound_phone_call",
+            "status": "in-progress",
+        },
+        "phone_number": {"number": our_number, "name": "Main line"},
+        "customer": {"number": customer},
+        "assistant": {"metadata": metadata or {}},
+    }
+    message.update(fields)
+    return {"message": message}
+
+
+def voicedock_tool_calls(
+    name: str = "transfer_call",
+    arguments: dict[str, t.Any] | str | None = None,
+    *,
+    tool_call_id: str | None = None,
+    key: str = "arguments",
+    **fields: t.Any,
+) -> dict[str, t.Any]:
+    """A VoiceDock ``tool-calls`` webhook calling one function tool.
+
+    :param arguments: an object (VoiceDock's documented form) or a JSON string.
+    :param key: ``"arguments"`` or ``"parameters"``, the key that holds them.
+    :param fields: passed to :func:`voicedock_event` (``call_id``, ``caller``, ...).
+    """
+    tool_call = {
+        "id": tool_call_id or f"tool_{uuid.uuid4().hex[:12]}",
+        "type": "function",
+        "function": {"name": name, key: {} if arguments is None else arguments},
+    }
+    return voicedock_event("tool-calls", tool_call_list=[tool_call], **fields)
+
+
+def voicedock_headers(body: bytes, secret: str, *, timestamp: float | str | None = None) -> dict[str, str]:
+    """Signed VoiceDock webhook headers for ``body``: ``X-Webhook-Signature: sha256=<hex>`` of
+    ``"{timestamp}.{body}"``, ``X-Webhook-Timestamp`` (now unless given) and ``X-Webhook-Event``."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    try:
+        event = json.loads(body)["message"]["type"]
+    except (ValueError, KeyError, TypeError):
+        event = ""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "HMS-Sovereign/1.0",
+        "X-Webhook-Event": str(event),
+        "X-Webhook-Timestamp": stamp,
+        "X-Webhook-Signature": hmac_signature(body, secret, timestamp=stamp, prefix="sha256="),
+    }
+
+
 def vapi_secret_headers(secret: str, *, header: str = "X-Vapi-Secret") -> dict[str, str]:
     """Headers carrying a Vapi shared secret (the legacy ``X-Vapi-Secret`` form by default)."""
     return {"Content-Type": "application/json", header: secret}

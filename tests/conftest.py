@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from flask_calltransfer import CallTransfer
 from flask_calltransfer import testing
+from tests.recorder import Recorder
 
 PAYLOADS = pathlib.Path(__file__).parent / "payloads"
 SECRET = "test-secret-0123456789"
@@ -115,3 +116,10 @@ def sipgate_app(make_app: MakeApp, transfers: CallTransfer) -> Flask:
 @pytest.fixture
 def sipgate(sipgate_app: Flask) -> Sipgate:
     return Sipgate(sipgate_app.test_client())
+
+
+@pytest.fixture
+def recorder() -> t.Iterator[Recorder]:
+    server = Recorder()
+    yield server
+    server.stop()

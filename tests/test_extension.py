@@ -137,7 +137,7 @@ def test_listed_platform_without_credentials_is_refused() -> None:
 
 
 def test_unknown_platform_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="'twilio'.*Known platforms: sipgate, vapi"):
+    with pytest.raises(ConfigurationError, match="'twilio'.*Known platforms: sipgate, vapi, voicedock"):
         build(CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_PLATFORMS=["vapi", "twilio"])
 
 
@@ -154,7 +154,7 @@ def test_platforms_as_a_string_is_refused() -> None:
 def test_verification_off_enables_all_and_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="flask_calltransfer"):
         app = build(CALLTRANSFER_VERIFY_REQUESTS=False)
-    assert list(app.extensions["calltransfer"].platforms) == ["vapi", "sipgate"]
+    assert list(app.extensions["calltransfer"].platforms) == ["vapi", "sipgate", "voicedock"]
     warnings = [r for r in caplog.records if "NOT verified" in r.getMessage()]
     assert len(warnings) == 1
     response = app.test_client().post(

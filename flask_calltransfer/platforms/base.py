@@ -16,6 +16,7 @@ import typing as t
 from flask import Response
 
 from .. import messages
+from ..exceptions import DeliveryFailed
 from ..exceptions import RequestVerificationFailed
 from ..exceptions import TransferRefused
 from ..exceptions import UnsupportedDestination
@@ -24,12 +25,15 @@ from ..models import PlatformEvent
 from ..models import TransferRequest
 
 if t.TYPE_CHECKING:
+    from ..clients import HttpClient
+    from ..clients import VapiControlClient
+    from ..clients import VoiceDockClient
     from ..config import Settings
     from ..security import Verifier
     from ..store import Store
 
-#: What a platform renders: a destination to send, or a refusal to report.
-Outcome = Destination | TransferRefused
+#: What a platform renders: a destination to send, a refusal to report, or a failed delivery.
+Outcome = Destination | TransferRefused | DeliveryFailed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +51,25 @@ class Inbound:
     method: str
     #: The full URL the request was sent to.
     url: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Services:
+    """What one app gives its platforms: settings, the store and the outbound HTTP client.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The app's platform-independent settings.
+    settings: Settings
+    #: The app's store, for state that outlives one request.
+    store: Store
+    #: Outbound HTTP with the app's timeouts and retries.
+    http: HttpClient
+    #: The Vapi live call-control client.
+    vapi: VapiControlClient
+    #: The VoiceDock API client, or ``None`` without ``CALLTRANSFER_VOICEDOCK_API_KEY``.
+    voicedock: VoiceDockClient | None
 
 
 def json_response(body: t.Any, status: int = 200) -> Response:
@@ -92,13 +115,21 @@ class Platform(abc.ABC):
     #: Config keys that hold this platform's credentials.
     credential_keys: t.ClassVar[tuple[str, ...]]
 
-    def __init__(self, *, settings: Settings, verifier: Verifier | None, store: Store) -> None:
-        #: The app's platform-independent settings.
-        self.settings = settings
+    def __init__(self, *, services: Services, verifier: Verifier | None) -> None:
+        #: The app's settings, store and HTTP client.
+        self.services = services
         #: The request verifier, or ``None`` when verification is turned off.
         self.verifier = verifier
-        #: The app's store, for state that outlives one request.
-        self.store = store
+
+    @property
+    def settings(self) -> Settings:
+        """The app's platform-independent settings."""
+        return self.services.settings
+
+    @property
+    def store(self) -> Store:
+        """The app's store."""
+        return self.services.store
 
     @classmethod
     def has_credentials(cls, config: t.Mapping[str, t.Any]) -> bool:
@@ -107,7 +138,7 @@ class Platform(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings, store: Store) -> Platform:
+    def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> Platform:
         """Validate this platform's keys and build the adapter for one app."""
 
     def verify(self, inbound: Inbound) -> None:
@@ -132,10 +163,11 @@ class Platform(abc.ABC):
         """The answer when something unexpected broke: valid for any event of this platform."""
         return self.render(_FAILED_CALL, TransferRefused(self.settings.refusal_message))
 
-    def owed(self, event: str, call_id: str | None) -> Response | None:
+    def owed(self, item: TransferRequest | PlatformEvent) -> Response | None:
         """An answer an earlier request left for this call, to send instead of routing again.
 
-        sipgate uses it to hand over an announced transfer. The default owes nothing.
+        sipgate uses it to hand over an announced transfer, the tool-call platforms to repeat the
+        reply to a tool call delivered twice. The default owes nothing.
         """
         return None
 

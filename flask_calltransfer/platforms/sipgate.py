@@ -21,6 +21,7 @@ from marshmallow import fields
 from .. import config as cfg
 from .. import messages
 from ..exceptions import ConfigurationError
+from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
 from ..exceptions import TransferRefused
 from ..models import Conversation
@@ -34,8 +35,7 @@ from .base import Platform
 from .base import json_response
 
 if t.TYPE_CHECKING:
-    from ..config import Settings
-    from ..store import Store
+    from .base import Services
 
 logger = logging.getLogger("flask_calltransfer")
 
@@ -158,7 +158,8 @@ class SipgatePlatform(Platform):
         self.pending_ttl = pending_ttl
 
     @classmethod
-    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings, store: Store) -> SipgatePlatform:
+    def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> SipgatePlatform:
+        settings = services.settings
         tokens = cfg.get_secrets(config, cfg.SIPGATE_TOKEN)
         header = t.cast(str, cfg.get_str(config, cfg.SIPGATE_TOKEN_HEADER))
         if settings.verify and not tokens:
@@ -167,9 +168,8 @@ class SipgatePlatform(Platform):
             )
         verifier = SharedSecretVerifier(tokens, header=header) if settings.verify else None
         return cls(
-            settings=settings,
+            services=services,
             verifier=verifier,
-            store=store,
             caller_id_name=cfg.get_str(config, cfg.SIPGATE_CALLER_ID_NAME, optional=True),
             announce=cfg.get_bool(config, cfg.SIPGATE_ANNOUNCE),
             pending_ttl=t.cast(float, cfg.get_number(config, cfg.SIPGATE_PENDING_TTL)),
@@ -202,7 +202,9 @@ class SipgatePlatform(Platform):
     def _pending_key(self, session_id: str) -> str:
         return f"sipgate:pending:{session_id}"
 
-    def owed(self, event: str, call_id: str | None) -> Response | None:
+    def owed(self, item: TransferRequest | PlatformEvent) -> Response | None:
+        call_id = item.call_id
+        event = item.event if isinstance(item, TransferRequest) else item.type
         if call_id is None:
             return None
         if event == "session_end":
@@ -251,6 +253,8 @@ class SipgatePlatform(Platform):
     def render(self, call: TransferRequest, outcome: Outcome) -> Response:
         if isinstance(outcome, TransferRefused):
             return self.speak(call, outcome.reason)
+        if isinstance(outcome, DeliveryFailed):
+            return self.speak(call, self.settings.refusal_message)
         if not isinstance(outcome, NumberDestination):
             raise self.unsupported(outcome.kind, kind=True)
         action = self.transfer_action(call, outcome)

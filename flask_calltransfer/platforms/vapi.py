@@ -18,7 +18,9 @@ from marshmallow import post_dump
 
 from .. import config as cfg
 from .. import messages
+from ..clients import ApiError
 from ..exceptions import ConfigurationError
+from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
 from ..exceptions import TransferRefused
 from ..models import AssistantDestination
@@ -38,12 +40,13 @@ from ..security import Verifier
 from ..security import placeholders
 from .base import Inbound
 from .base import Outcome
-from .base import Platform
 from .base import json_response
+from .toolcalls import TOOL_CALLS_EVENT
+from .toolcalls import ToolCallPlatform
+from .toolcalls import find
 
 if t.TYPE_CHECKING:
-    from ..config import Settings
-    from ..store import Store
+    from .base import Services
 
 TRANSFER_EVENT = "transfer-destination-request"
 
@@ -94,8 +97,13 @@ class _Customer(_Schema):
     number = fields.String(allow_none=True)
 
 
+class _Monitor(_Schema):
+    control_url = fields.String(data_key="controlUrl", allow_none=True)
+
+
 class _Call(_Schema):
     id = fields.String(allow_none=True)
+    monitor = fields.Nested(_Monitor, allow_none=True)
     type = fields.String(allow_none=True)
     assistant_id = fields.String(data_key="assistantId", allow_none=True)
     customer = fields.Nested(_Customer, allow_none=True)
@@ -125,6 +133,11 @@ class _TransferRequestSchema(_Schema):
     assistant = fields.Nested(_Assistant, allow_none=True)
     artifact = fields.Nested(_Artifact, allow_none=True)
     function_call = fields.Nested(_FunctionCall, data_key="functionCall", allow_none=True)
+
+
+class _ToolCallsSchema(_TransferRequestSchema):
+    tool_call_list = _RawList(data_key="toolCallList", allow_none=True)
+    tool_with_tool_call_list = _RawList(data_key="toolWithToolCallList", allow_none=True)
 
 
 class _EventSchema(_Schema):
@@ -175,6 +188,7 @@ class _AssistantSchema(_DestinationSchema):
 
 
 _REQUEST_SCHEMA = _TransferRequestSchema()
+_TOOL_CALLS_SCHEMA = _ToolCallsSchema()
 _EVENT_SCHEMA = _EventSchema()
 _DESTINATION_SCHEMAS: dict[type[Destination], Schema] = {
     NumberDestination: _NumberSchema(),
@@ -282,12 +296,14 @@ def _verifier(config: t.Mapping[str, t.Any]) -> Verifier | None:
     return verifiers[0] if len(verifiers) == 1 else AnyOf(verifiers)
 
 
-class VapiPlatform(Platform):
+class VapiPlatform(ToolCallPlatform):
     """Vapi server messages at ``POST <prefix>/vapi``.
 
     ``transfer-destination-request`` runs the handlers; the reply is ``{"destination": {...}}`` with
-    a number, SIP or assistant destination, or ``{"error": reason}`` for a refusal. Every other
-    message type goes to ``on_event`` handlers and is otherwise answered with ``{}``.
+    a number, SIP or assistant destination, or ``{"error": reason}`` for a refusal. ``tool-calls``
+    for a tool in ``CALLTRANSFER_VAPI_TOOLS`` run the handlers too; the destination is sent to the
+    call's live control URL and the tool result says whether the transfer started. Every other
+    message goes to ``on_event`` handlers and is otherwise answered with ``{}``.
 
     Verification: ``CALLTRANSFER_VAPI_SECRET`` in ``X-Vapi-Secret`` (or the header named by
     ``CALLTRANSFER_VAPI_SECRET_HEADER``) or as ``Authorization: Bearer``, and/or an HMAC signature
@@ -300,14 +316,23 @@ class VapiPlatform(Platform):
     credential_keys = (cfg.VAPI_SECRET, cfg.VAPI_HMAC_SECRET)
 
     @classmethod
-    def from_config(cls, config: t.Mapping[str, t.Any], settings: Settings, store: Store) -> VapiPlatform:
+    def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> VapiPlatform:
+        settings = services.settings
         verifier = _verifier(config)
         if settings.verify and verifier is None:
             raise ConfigurationError(
                 messages.config_missing_credentials(cls.name, cls.credential_keys),
                 key=cfg.VAPI_SECRET,
             )
-        return cls(settings=settings, verifier=verifier if settings.verify else None, store=store)
+        return cls(
+            services=services,
+            verifier=verifier if settings.verify else None,
+            tools=cfg.get_names(config, cfg.VAPI_TOOLS),
+        )
+
+    def __init__(self, *, tools: frozenset[str] = frozenset(), **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        self.tools = tools
 
     def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
         wrapped = "type" not in payload and "message" in payload
@@ -315,11 +340,18 @@ class VapiPlatform(Platform):
         if not isinstance(message, dict):
             raise InvalidPayload(messages.payload_invalid("Vapi"), {"message": ["Not a valid mapping type."]})
         event = message.get("type")
-        if event != TRANSFER_EVENT:
+        tool_call = None
+        if event == TOOL_CALLS_EVENT and self.tools:
+            data = _load(_TOOL_CALLS_SCHEMA, message, wrapped)
+            lists = (data.get("tool_call_list"), data.get("tool_with_tool_call_list"))
+            found = find(lists, self.tools)
+            tool_call = found[0] if found else None
+        if event != TRANSFER_EVENT and tool_call is None:
             data = _load(_EVENT_SCHEMA, message, wrapped)
             call = data.get("call") or {}
             return PlatformEvent(self.name, data["type"], call.get("id"), message)
-        data = _load(_REQUEST_SCHEMA, message, wrapped)
+        if tool_call is None:
+            data = _load(_REQUEST_SCHEMA, message, wrapped)
         call = data.get("call") or {}
         customer = (data.get("customer") or {}).get("number") or (call.get("customer") or {}).get("number")
         our_number = data.get("phone_number")
@@ -329,23 +361,57 @@ class VapiPlatform(Platform):
         arguments = (data.get("function_call") or {}).get("parameters") or {}
         return TransferRequest(
             platform=self.name,
-            event=TRANSFER_EVENT,
+            event=t.cast(str, event),
             call_id=call.get("id"),
             # On an outbound call the customer is the one who was called.
             caller=our_number if outbound else customer,
             called=customer if outbound else our_number,
             assistant_id=call.get("assistant_id") or assistant.get("id"),
-            arguments=arguments,
+            arguments=tool_call.arguments if tool_call else arguments,
             metadata=metadata,
             raw=message,
             conversation=VapiConversation(data.get("artifact")),
             region=self.settings.default_region,
+            tool_call_id=tool_call.id if tool_call else None,
+            tool_name=tool_call.name if tool_call else None,
         )
 
-    def render(self, call: TransferRequest, outcome: Outcome) -> Response:
+    def render_reply(self, call: TransferRequest, outcome: Outcome) -> Response:
         if isinstance(outcome, TransferRefused):
             return json_response({"error": outcome.reason})
+        if isinstance(outcome, DeliveryFailed):
+            return json_response({"error": self.settings.refusal_message})
         return json_response({"destination": self.dump_destination(outcome)})
+
+    def deliver(self, call: TransferRequest, destination: Destination) -> None:
+        if isinstance(destination, AssistantDestination):
+            raise self.unsupported("assistant (live call control)", kind=True)
+        body = self.dump_destination(destination)
+        # Live control speaks its own "content"; a message left in the destination would be said twice.
+        content = body.pop("message", None)
+        monitor = call.raw.get("call", {}).get("monitor") if isinstance(call.raw.get("call"), dict) else None
+        control_url = monitor.get("controlUrl") if isinstance(monitor, dict) else None
+        if not isinstance(control_url, str) or not control_url:
+            raise DeliveryFailed(messages.control_url_missing())
+        if not control_url.startswith(("https://", "http://")):
+            raise DeliveryFailed(messages.control_url_invalid())
+        try:
+            self.services.vapi.transfer(control_url, body, content=content, deadline=self.deadline(call))
+        except ApiError as exc:
+            raise DeliveryFailed(
+                messages.delivery_failed(self.name, repr(call), str(exc)), cause=exc
+            ) from exc
+
+    def tool_result(self, call: TransferRequest, *, error: str | None = None) -> Response:
+        result: dict[str, t.Any] = {"toolCallId": call.tool_call_id, "name": call.tool_name}
+        if error is None:
+            result["result"] = messages.tool_result_transferring()
+        else:
+            result["error"] = error
+        return json_response({"results": [result]})
+
+    def render_failure(self) -> Response:
+        return json_response({"error": self.settings.refusal_message})
 
     def dump_destination(self, destination: Destination) -> dict[str, t.Any]:
         """Vapi's JSON for a destination, or :class:`UnsupportedDestination` if it has none."""

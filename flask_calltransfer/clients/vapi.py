@@ -1,0 +1,64 @@
+"""Vapi live call control: commands POSTed to a call's ``monitor.controlUrl``."""
+
+from __future__ import annotations
+
+import typing as t
+
+from .base import HttpClient
+
+
+class VapiControlClient:
+    """Sends live call-control commands to Vapi calls.
+
+    Each call's control URL arrives in its webhooks (``call.monitor.controlUrl``, also
+    ``call.raw["call"]["monitor"]["controlUrl"]``). Available as ``transfers.vapi``.
+
+    .. code-block:: python
+
+        transfers.vapi.say(control_url, "Please hold on, I'm checking.")
+
+    :param public_key: sent as ``Authorization: Bearer`` when the assistant's ``monitorPlan``
+        requires authenticated control (``CALLTRANSFER_VAPI_PUBLIC_KEY``).
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, http: HttpClient, *, public_key: str | None = None) -> None:
+        self._http = http
+        self._headers = {"Content-Type": "application/json"}
+        if public_key:
+            self._headers["Authorization"] = f"Bearer {public_key}"
+
+    def control(self, control_url: str, command: dict[str, t.Any], *, deadline: float | None = None) -> t.Any:
+        """POST one command to a call's control URL."""
+        return self._http.request(
+            "POST", control_url, json_body=command, headers=self._headers, deadline=deadline
+        )
+
+    def transfer(
+        self,
+        control_url: str,
+        destination: dict[str, t.Any],
+        *,
+        content: str | None = None,
+        deadline: float | None = None,
+    ) -> t.Any:
+        """Transfer the call to a number or SIP destination in Vapi's JSON shape."""
+        command: dict[str, t.Any] = {"type": "transfer", "destination": destination}
+        if content is not None:
+            command["content"] = content
+        return self.control(control_url, command, deadline=deadline)
+
+    def say(
+        self, control_url: str, content: str, *, end_call_after: bool = False, deadline: float | None = None
+    ) -> t.Any:
+        """Make the assistant say ``content``; ``end_call_after`` hangs up afterwards."""
+        command = {"type": "say", "content": content, "endCallAfterSpoken": end_call_after}
+        return self.control(control_url, command, deadline=deadline)
+
+    def end_call(self, control_url: str, *, deadline: float | None = None) -> t.Any:
+        """End the call."""
+        return self.control(control_url, {"type": "end-call"}, deadline=deadline)
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,201 @@
+"""Tool calls as transfer requests: finding our tool calls in a payload, and answering each one
+exactly once.
+
+Vapi and VoiceDock both ask a server to run function tools with a ``tool-calls`` message. When the
+tool is one of the configured transfer tools, the handlers choose a destination and the platform's
+call-control API carries it out. A platform may deliver the same tool call twice; the store makes
+sure the control request is sent once and every delivery gets the same reply, whichever worker
+process receives it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import typing as t
+
+from flask import Response
+
+from .. import messages
+from ..exceptions import DeliveryFailed
+from ..exceptions import TransferRefused
+from ..models import Destination
+from ..models import PlatformEvent
+from ..models import TransferRequest
+from .base import Outcome
+from .base import Platform
+
+if t.TYPE_CHECKING:
+    from ..store import Store
+
+logger = logging.getLogger("flask_calltransfer")
+
+TOOL_CALLS_EVENT = "tool-calls"
+#: How long the reply to a tool call is kept for repeated deliveries.
+REPLY_TTL = 3600.0
+#: How often a second delivery looks for the first one's reply.
+POLL_INTERVAL = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolCall:
+    """One tool call from a ``tool-calls`` message.
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, t.Any]
+
+
+def decode_arguments(value: object) -> dict[str, t.Any]:
+    """Tool arguments: an object, or a JSON string holding one. Anything else gives ``{}``."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            decoded = json.loads(value)
+        except (ValueError, RecursionError):
+            return {}
+        return decoded if isinstance(decoded, dict) else {}
+    return {}
+
+
+def _tool_call(item: object) -> ToolCall | None:
+    if not isinstance(item, dict):
+        return None
+    # toolWithToolCallList entries nest the call under "toolCall".
+    nested = item.get("toolCall")
+    call = nested if isinstance(nested, dict) else item
+    function = call.get("function")
+    function = function if isinstance(function, dict) else {}
+    name = function.get("name") or call.get("name") or item.get("name")
+    call_id = call.get("id") or item.get("id")
+    if not isinstance(name, str) or not isinstance(call_id, str) or not call_id:
+        return None
+    for holder in (function, call):
+        for key in ("arguments", "parameters"):
+            if key in holder:
+                return ToolCall(call_id, name, decode_arguments(holder[key]))
+    return ToolCall(call_id, name, {})
+
+
+def find(lists: t.Iterable[object], names: frozenset[str]) -> list[ToolCall]:
+    """The tool calls named in ``names``, from one or more lists of any of the known shapes.
+
+    Lists later in ``lists`` only add calls whose id was not seen yet.
+    """
+    found: dict[str, ToolCall] = {}
+    for items in lists:
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            call = _tool_call(item)
+            if call is not None and call.name in names and call.id not in found:
+                found[call.id] = call
+    return list(found.values())
+
+
+class Ledger:
+    """Exactly-once replies to tool calls, through the store.
+
+    The first delivery of a tool call claims it; later deliveries wait for its reply and repeat it.
+    """
+
+    def __init__(self, store: Store, platform: str) -> None:
+        self._store = store
+        self._platform = platform
+
+    def _key(self, kind: str, tool_call_id: str) -> str:
+        return f"{self._platform}:toolcall:{kind}:{tool_call_id}"
+
+    def claim(self, tool_call_id: str, *, wait: float) -> str | bool:
+        """Claim a tool call.
+
+        :return: ``True`` if this delivery is the first and must answer; the reply body of the
+            first delivery if this one repeats it; ``False`` if the first delivery gave no reply
+            within ``wait`` seconds.
+        """
+        reply = self._store.get(self._key("reply", tool_call_id))
+        if reply is not None:
+            return reply
+        # The claim outlives the first delivery's deadline, so a slow first delivery is not raced.
+        if self._store.incr(self._key("claim", tool_call_id), ttl=wait + 30) == 1:
+            return True
+        logger.info(messages.tool_call_repeated(self._platform, tool_call_id))
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+            reply = self._store.get(self._key("reply", tool_call_id))
+            if reply is not None:
+                return reply
+        return False
+
+    def remember(self, tool_call_id: str, response: Response) -> Response:
+        """Keep the reply to a tool call for later deliveries of it; returns the response."""
+        self._store.set(self._key("reply", tool_call_id), response.get_data(as_text=True), ttl=REPLY_TTL)
+        return response
+
+
+class ToolCallPlatform(Platform):
+    """A platform whose tool calls can ask for a transfer that an API then carries out.
+
+    Subclasses set :attr:`tools` (the names of the transfer tools) and implement
+    :meth:`deliver`, :meth:`tool_result` and :meth:`render_reply` (answers to requests that are not
+    tool calls). Replies to tool calls are kept in the store, so a tool call delivered twice is
+    answered twice the same way and delivered once.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The tool names whose calls are transfer requests.
+    tools: frozenset[str] = frozenset()
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.store, self.name)
+
+    def owed(self, item: TransferRequest | PlatformEvent) -> Response | None:
+        if not isinstance(item, TransferRequest) or item.tool_call_id is None:
+            return None
+        claimed = self.ledger.claim(item.tool_call_id, wait=self.settings.delivery_timeout)
+        if claimed is True:
+            return None
+        if claimed is False:
+            return self.tool_result(item, error=messages.tool_call_in_progress())
+        return Response(claimed, mimetype="application/json")
+
+    def deadline(self, call: TransferRequest) -> float:
+        """When a delivery for ``call`` must be done, on the monotonic clock."""
+        return call.received + self.settings.delivery_timeout
+
+    def render(self, call: TransferRequest, outcome: Outcome) -> Response:
+        if call.tool_call_id is None:
+            return self.render_reply(call, outcome)
+        if isinstance(outcome, TransferRefused):
+            response = self.tool_result(call, error=outcome.reason)
+        elif isinstance(outcome, DeliveryFailed):
+            response = self.tool_result(call, error=messages.delivery_failed_result())
+        else:
+            self.deliver(call, outcome)
+            response = self.tool_result(call)
+        return self.ledger.remember(call.tool_call_id, response)
+
+    def render_reply(self, call: TransferRequest, outcome: Outcome) -> Response:
+        """Answer a request that is not a tool call. The default has none to answer."""
+        raise NotImplementedError(f"{self.name} asks for destinations through tool calls only.")
+
+    def deliver(self, call: TransferRequest, destination: Destination) -> None:
+        """Carry out the transfer through the platform's API.
+
+        :raises UnsupportedDestination: before sending anything, if the API cannot carry it.
+        :raises DeliveryFailed: if the API did not accept the transfer.
+        """
+        raise NotImplementedError
+
+    def tool_result(self, call: TransferRequest, *, error: str | None = None) -> Response:
+        """The platform's reply to a tool call: success, or ``error`` for the assistant to relay."""
+        raise NotImplementedError

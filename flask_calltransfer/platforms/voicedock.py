@@ -1,0 +1,222 @@
+"""VoiceDock: transfer tool calls carried out through the Call Control API.
+
+VoiceDock has no webhook that asks for a destination. A custom function tool named in
+``CALLTRANSFER_VOICEDOCK_TOOLS`` lets the assistant ask instead: its ``tool-calls`` webhook runs the
+handlers, the destination is sent with ``POST /calls/{id}/control``, and the tool result tells the
+assistant whether the transfer started.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+from flask import Response
+from marshmallow import EXCLUDE
+from marshmallow import Schema
+from marshmallow import ValidationError
+from marshmallow import fields
+
+from .. import config as cfg
+from .. import messages
+from ..clients import ApiError
+from ..clients import VoiceDockClient
+from ..exceptions import ConfigurationError
+from ..exceptions import DeliveryFailed
+from ..exceptions import InvalidPayload
+from ..models import Destination
+from ..models import NumberDestination
+from ..models import PlatformEvent
+from ..models import SipDestination
+from ..models import TransferRequest
+from ..security import HmacVerifier
+from .base import Inbound
+from .base import json_response
+from .toolcalls import TOOL_CALLS_EVENT
+from .toolcalls import ToolCallPlatform
+from .toolcalls import find
+
+if t.TYPE_CHECKING:
+    from .base import Services
+
+logger = logging.getLogger("flask_calltransfer")
+
+
+class _Schema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class _Number(_Schema):
+    number = fields.String(allow_none=True)
+
+
+class _Call(_Schema):
+    id = fields.String(allow_none=True)
+    type = fields.String(allow_none=True)
+
+
+class _Assistant(_Schema):
+    id = fields.String(allow_none=True)
+    metadata = fields.Dict(allow_none=True)
+
+
+class _Message(_Schema):
+    type = fields.String(required=True)
+    call = fields.Nested(_Call, allow_none=True)
+    phone_number = fields.Nested(_Number, allow_none=True)
+    customer = fields.Nested(_Number, allow_none=True)
+    assistant = fields.Nested(_Assistant, allow_none=True)
+    tool_call_list = fields.List(fields.Raw(), allow_none=True)
+
+
+class _Envelope(_Schema):
+    message = fields.Nested(_Message, required=True)
+
+
+_ENVELOPE = _Envelope()
+
+
+class VoiceDockPlatform(ToolCallPlatform):
+    """VoiceDock (formerly HMS Sovereign) webhooks at ``POST <prefix>/voicedock``.
+
+    ``tool-calls`` for a tool in ``CALLTRANSFER_VOICEDOCK_TOOLS`` run the handlers; the destination
+    is delivered through the Call Control API with ``CALLTRANSFER_VOICEDOCK_API_KEY``. Every other
+    event goes to ``on_event`` handlers and is otherwise answered with ``{}``.
+
+    Verification: ``X-Webhook-Signature: sha256=<hex>``, an HMAC-SHA256 of
+    ``"{X-Webhook-Timestamp}.{raw body}"`` with ``CALLTRANSFER_VOICEDOCK_SECRET``, within
+    ``CALLTRANSFER_VOICEDOCK_MAX_AGE`` seconds of now.
+
+    .. versionadded:: 0.1
+    """
+
+    name = "voicedock"
+    credential_keys = (cfg.VOICEDOCK_SECRET,)
+
+    def __init__(self, *, tools: frozenset[str], client: VoiceDockClient | None, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        self.tools = tools
+        #: The API client, or ``None`` without ``CALLTRANSFER_VOICEDOCK_API_KEY``.
+        self.client = client
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> VoiceDockPlatform:
+        settings = services.settings
+        secrets = cfg.get_secrets(config, cfg.VOICEDOCK_SECRET)
+        max_age = cfg.get_number(config, cfg.VOICEDOCK_MAX_AGE)
+        if settings.verify and not secrets:
+            raise ConfigurationError(
+                messages.config_missing_credentials(cls.name, cls.credential_keys), key=cfg.VOICEDOCK_SECRET
+            )
+        tools = cfg.get_names(config, cfg.VOICEDOCK_TOOLS)
+        client = services.voicedock
+        if tools and client is None:
+            raise ConfigurationError(
+                messages.config_tools_need_api_key(cfg.VOICEDOCK_TOOLS, cfg.VOICEDOCK_API_KEY),
+                key=cfg.VOICEDOCK_API_KEY,
+            )
+        verifier = (
+            HmacVerifier(
+                secrets,
+                signature_header="X-Webhook-Signature",
+                timestamp_header="X-Webhook-Timestamp",
+                payload_format="{timestamp}.{body}",
+                prefix="sha256=",
+                max_age=max_age,
+            )
+            if settings.verify
+            else None
+        )
+        return cls(services=services, verifier=verifier, tools=tools, client=client)
+
+    def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
+        event_header = inbound.headers.get("X-Webhook-Event")
+        envelope = payload.get("message")
+        if isinstance(envelope, dict) and "type" not in envelope and event_header:
+            # The event type travels in a header too; it stands in when the body leaves it out.
+            payload = {**payload, "message": {**envelope, "type": event_header}}
+        try:
+            data: dict[str, t.Any] = _ENVELOPE.load(payload)["message"]
+        except ValidationError as exc:
+            errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            raise InvalidPayload(messages.payload_invalid("VoiceDock"), errors) from None
+        message = payload["message"]
+        call = data.get("call") or {}
+        tool_calls = (
+            find([data.get("tool_call_list")], self.tools) if data["type"] == TOOL_CALLS_EVENT else []
+        )
+        if not tool_calls:
+            return PlatformEvent(self.name, data["type"], call.get("id"), message)
+        if len(tool_calls) > 1:
+            logger.warning(
+                "A VoiceDock message carries %d transfer tool calls; answering the first.", len(tool_calls)
+            )
+        customer = (data.get("customer") or {}).get("number")
+        our_number = (data.get("phone_number") or {}).get("number")
+        outbound = call.get("type") == "outbound_phone_call"
+        assistant = data.get("assistant") or {}
+        first = tool_calls[0]
+        return TransferRequest(
+            platform=self.name,
+            event=TOOL_CALLS_EVENT,
+            call_id=call.get("id"),
+            caller=our_number if outbound else customer,
+            called=customer if outbound else our_number,
+            assistant_id=assistant.get("id"),
+            arguments=first.arguments,
+            metadata=assistant.get("metadata") or {},
+            raw=message,
+            region=self.settings.default_region,
+            tool_call_id=first.id,
+            tool_name=first.name,
+        )
+
+    def control_destination(self, destination: Destination) -> str:
+        """The Call Control API's ``destination`` string, or UnsupportedDestination."""
+        if isinstance(destination, NumberDestination):
+            if not destination.e164:
+                raise self.unsupported("non-E.164 number")
+            for attribute in ("caller_id", "caller_id_name", "extension"):
+                if getattr(destination, attribute) is not None:
+                    raise self.unsupported(attribute)
+            target = destination.number
+        elif isinstance(destination, SipDestination):
+            if destination.headers:
+                raise self.unsupported("SIP headers")
+            if destination.caller_id is not None:
+                raise self.unsupported("caller_id")
+            target = destination.uri
+        else:
+            raise self.unsupported(destination.kind, kind=True)
+        if destination.mode not in (None, "blind-transfer"):
+            raise self.unsupported("mode")
+        return target
+
+    def deliver(self, call: TransferRequest, destination: Destination) -> None:
+        target = self.control_destination(destination)
+        if self.client is None or not call.call_id:
+            raise DeliveryFailed(messages.delivery_failed(self.name, repr(call), "no call id or API key"))
+        try:
+            self.client.transfer(
+                call.call_id, target, message=destination.message, deadline=self.deadline(call)
+            )
+        except ApiError as exc:
+            raise DeliveryFailed(
+                messages.delivery_failed(self.name, repr(call), str(exc)), cause=exc
+            ) from exc
+
+    def tool_result(self, call: TransferRequest, *, error: str | None = None) -> Response:
+        result: dict[str, t.Any] = (
+            {"status": "transferring"} if error is None else {"status": "failed", "error": error}
+        )
+        return json_response({"results": [{"tool_call_id": call.tool_call_id, "result": result}]})
+
+    def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
+        return json_response(reply if reply is not None else {})
+
+    def render_failure(self) -> Response:
+        return json_response({"error": self.settings.refusal_message})
+
+    def describe_verification(self) -> str:
+        return "off" if self.verifier is None else "HMAC signature with timestamp"
