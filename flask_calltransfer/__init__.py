@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .deadlines import HandlerTimeout
 from .exceptions import CallTransferError
 from .exceptions import ConfigurationError
 from .exceptions import DeliveryFailed
@@ -37,6 +38,7 @@ __all__ = [
     "DeliveryFailed",
     "Conversation",
     "Destination",
+    "HandlerTimeout",
     "InvalidDestination",
     "InvalidPayload",
     "NumberDestination",

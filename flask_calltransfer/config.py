@@ -22,6 +22,7 @@ FALLBACK = "CALLTRANSFER_FALLBACK"
 REFUSAL_MESSAGE = "CALLTRANSFER_REFUSAL_MESSAGE"
 MAX_BODY_BYTES = "CALLTRANSFER_MAX_BODY_BYTES"
 STORE_URL = "CALLTRANSFER_STORE_URL"
+HANDLER_TIMEOUT = "CALLTRANSFER_HANDLER_TIMEOUT"
 HTTP_TIMEOUT = "CALLTRANSFER_HTTP_TIMEOUT"
 HTTP_RETRIES = "CALLTRANSFER_HTTP_RETRIES"
 DELIVERY_TIMEOUT = "CALLTRANSFER_DELIVERY_TIMEOUT"
@@ -62,6 +63,8 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     # A long Vapi call carries thousands of artifact messages, twice over; 10 MiB leaves room.
     MAX_BODY_BYTES: 10 * 1024 * 1024,
     STORE_URL: None,
+    # None: each platform's own default, safely inside that platform's webhook timeout.
+    HANDLER_TIMEOUT: None,
     HTTP_TIMEOUT: 5.0,
     HTTP_RETRIES: 2,
     # VoiceDock waits 10 s for a tool-call reply: the control request, retries included, must be done
@@ -199,6 +202,31 @@ def _get_count(config: t.Mapping[str, t.Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
         raise ConfigurationError(messages.config_type(key, "a whole number from 0 to 10", value), key=key)
     return value
+
+
+def get_timeouts(
+    config: t.Mapping[str, t.Any], key: str, defaults: t.Mapping[str, float]
+) -> dict[str, float]:
+    """Per-platform handler timeouts: ``None`` (the defaults), one number, or a dict by platform."""
+    value = config.get(key)
+    if value is None:
+        return dict(defaults)
+    if isinstance(value, dict):
+        unknown = set(value) - set(defaults)
+        if unknown:
+            raise ConfigurationError(
+                messages.config_unknown_platform(key, sorted(unknown)[0], defaults), key=key
+            )
+        timeouts = {**defaults, **value}
+    else:
+        timeouts = dict.fromkeys(defaults, value)
+    for timeout in timeouts.values():
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
+            raise ConfigurationError(
+                messages.config_type(key, "seconds (0 to 300), or a dict of them by platform name", value),
+                key=key,
+            )
+    return {name: float(timeout) for name, timeout in timeouts.items()}
 
 
 def get_names(config: t.Mapping[str, t.Any], key: str) -> frozenset[str]:

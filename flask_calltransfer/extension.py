@@ -20,6 +20,8 @@ from .clients import HttpClient
 from .clients import HttpSettings
 from .clients import VapiControlClient
 from .clients import VoiceDockClient
+from .deadlines import HandlerTimeout
+from .deadlines import call_with_deadline
 from .exceptions import ConfigurationError
 from .exceptions import DeliveryFailed
 from .exceptions import InvalidDestination
@@ -99,6 +101,8 @@ class _State:
     platforms: dict[str, Platform]
     fallback: Destination | None
     services: Services
+    #: Seconds the handlers may take, by platform name.
+    timeouts: dict[str, float]
 
 
 def _voicedock_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VoiceDockClient | None:
@@ -192,9 +196,12 @@ class CallTransfer:
         )
         platforms = self._enabled_platforms(app.config, services)
         fallback = self._configured_fallback(app.config.get(cfg.FALLBACK), settings)
+        timeouts = cfg.get_timeouts(
+            app.config, cfg.HANDLER_TIMEOUT, {name: type(p).handler_timeout for name, p in platforms.items()}
+        )
         if not settings.verify:
             logger.warning(messages.verification_disabled())
-        app.extensions["calltransfer"] = _State(self, settings, platforms, fallback, services)
+        app.extensions["calltransfer"] = _State(self, settings, platforms, fallback, services, timeouts)
         app.register_blueprint(views.make_blueprint(platforms), url_prefix=settings.url_prefix or None)
 
     def _enabled_platforms(self, config: t.Mapping[str, t.Any], services: Services) -> dict[str, Platform]:
@@ -510,10 +517,19 @@ class CallTransfer:
         signals.transfer_requested.send(app, call=call)
         if not self._handlers:
             logger.warning(messages.no_handlers())
+        timeout = state.timeouts[platform.name]
         try:
-            answer, handler = self._run_handlers(app, call)
+            answer, handler = call_with_deadline(
+                lambda: self._run_handlers(app, call), self._remaining(call, timeout)
+            )
         except TransferRefused as refusal:
             return self._refuse(app, platform, call, refusal.reason)
+        except HandlerTimeout:
+            # Reported with the configured timeout, not the part of it left after parsing.
+            expired = HandlerTimeout(timeout)
+            logger.error(messages.handler_timeout(self._failing_handler(call), repr(call), timeout))
+            signals.transfer_failed.send(app, call=call, exception=expired, stage="timeout")
+            return self._recover(app, state, platform, call, expired, started)
         except Exception as exc:
             logger.exception(messages.handler_failed(self._failing_handler(call), repr(call)))
             signals.transfer_failed.send(app, call=call, exception=exc, stage="handler")
@@ -531,6 +547,11 @@ class CallTransfer:
             signals.transfer_failed.send(app, call=call, exception=exc, stage="destination")
             return self._recover(app, state, platform, call, exc, started)
 
+    @staticmethod
+    def _remaining(call: TransferRequest, timeout: float) -> float:
+        # The deadline counts from the request's arrival; parsing took some of it already.
+        return max(call.received + timeout - time.monotonic(), 0.001)
+
     def _failing_handler(self, call: TransferRequest) -> str:
         # Only for the log line: the traceback names the exact frame anyway.
         matching = [h.func for h in self._handlers if h.platforms is None or call.platform in h.platforms]
@@ -542,19 +563,28 @@ class CallTransfer:
         state: _State,
         platform: Platform,
         call: TransferRequest,
-        exc: Exception,
+        exc: Exception | HandlerTimeout,
         started: float,
     ) -> Response:
-        """The failure path: ``on_error``, then the fallback, then the refusal."""
+        """The failure path: ``on_error``, then the fallback, then the refusal.
+
+        ``on_error`` gets what is left of the deadline, and at least a short grace period when
+        the handlers used it all up.
+        """
         error_handler = self._error_handler
         if error_handler is not None:
+            timeout = state.timeouts[platform.name]
+            grace = max(self._remaining(call, timeout), min(1.0, timeout / 4))
             try:
-                answer = app.ensure_sync(error_handler)(call, exc)
+                answer = call_with_deadline(lambda: app.ensure_sync(error_handler)(call, exc), grace)
                 if answer is not None:
                     destination = self._coerce(answer, state.settings.default_region)
                     return self._send(app, platform, call, destination, error_handler, started)
             except TransferRefused as refusal:
                 return self._refuse(app, platform, call, refusal.reason)
+            except HandlerTimeout as second:
+                logger.error(messages.error_handler_timeout(_name(error_handler), repr(call), grace))
+                signals.transfer_failed.send(app, call=call, exception=second, stage="on_error")
             except Exception as second:
                 logger.exception(messages.error_handler_failed(_name(error_handler), repr(call)))
                 signals.transfer_failed.send(app, call=call, exception=second, stage="on_error")

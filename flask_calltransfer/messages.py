@@ -428,3 +428,14 @@ def tool_destination_skipped(name: str, kind: str) -> str:
 
 def vapi_tool_description() -> str:
     return "Transfer the caller to a person or department, when they ask for one or you cannot help further."
+
+
+def handler_timeout(handler: str, call: str, timeout: float) -> str:
+    return (
+        f"The transfer handlers ({handler}) ran past their {timeout:g} s deadline for {call}; using the"
+        " failure path. Make them faster, or raise CALLTRANSFER_HANDLER_TIMEOUT if the platform allows."
+    )
+
+
+def error_handler_timeout(handler: str, call: str, timeout: float) -> str:
+    return f"The on_error handler {handler} ran past its {timeout:.2f} s for {call}; using the fallback."

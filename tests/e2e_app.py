@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from flask import Flask
 from flask import Response
 
 import example_app
+from flask_calltransfer import TransferRequest
+
+
+@example_app.transfers.on_request(when=lambda call: "hang" in call.text)
+def never_returns(call: TransferRequest) -> None:
+    """A handler stuck on a dead backend: the deadline must still answer the platform."""
+    threading.Event().wait()
 
 
 def create_app() -> Flask:

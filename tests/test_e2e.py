@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 import typing as t
 
 import pytest
@@ -23,8 +24,9 @@ def server() -> t.Iterator[tuple[str, int]]:
         "CALLTRANSFER_VAPI_HMAC_SECRET": HMAC_SECRET,
         "CALLTRANSFER_MAX_BODY_BYTES": "65536",
         "CALLTRANSFER_STORE_URL": "memory://",
+        "CALLTRANSFER_HANDLER_TIMEOUT": '{"vapi": 0.5}',
     }
-    with gunicorn("example_app:create_app()", env=env) as address:
+    with gunicorn("tests.e2e_app:create_app()", env=env) as address:
         yield address
 
 
@@ -102,3 +104,19 @@ def test_oversized_chunked_body_is_413(server: tuple[str, int]) -> None:
     small = testing.dumps(testing.vapi_transfer_request(text="sales"))
     status, reply = request(server, small, testing.vapi_secret_headers(SECRET), chunked=True)
     assert (status, reply["destination"]["number"]) == (200, "+31207948450")
+
+
+def test_a_handler_that_never_returns_still_gets_an_answer(server: tuple[str, int]) -> None:
+    body = testing.dumps(testing.vapi_transfer_request(text="please hang on"))
+    started = time.monotonic()
+    status, reply = request(server, body, testing.vapi_secret_headers(SECRET))
+    elapsed = time.monotonic() - started
+    assert (status, reply["destination"]["number"]) == (200, "+31207948400")  # the reception fallback
+    assert elapsed < 0.5 + 0.5
+    # The worker is free again afterwards.
+    status, reply = request(
+        server,
+        testing.dumps(testing.vapi_transfer_request(text="sales")),
+        testing.vapi_secret_headers(SECRET),
+    )
+    assert reply["destination"]["number"] == "+31207948450"

@@ -114,6 +114,9 @@ class Platform(abc.ABC):
     name: t.ClassVar[str]
     #: Config keys that hold this platform's credentials.
     credential_keys: t.ClassVar[tuple[str, ...]]
+    #: Seconds handlers may take when ``CALLTRANSFER_HANDLER_TIMEOUT`` does not say: safely
+    #: inside the time the platform waits for a webhook reply.
+    handler_timeout: t.ClassVar[float] = 10.0
 
     def __init__(self, *, services: Services, verifier: Verifier | None) -> None:
         #: The app's settings, store and HTTP client.

@@ -143,6 +143,8 @@ class SipgatePlatform(Platform):
 
     name = "sipgate"
     credential_keys = (cfg.SIPGATE_TOKEN,)
+    # sipgate asks for answers in under a second.
+    handler_timeout = 0.8
 
     def __init__(
         self,

@@ -314,6 +314,8 @@ class VapiPlatform(ToolCallPlatform):
 
     name = "vapi"
     credential_keys = (cfg.VAPI_SECRET, cfg.VAPI_HMAC_SECRET)
+    # Vapi waits 20 s by default (server.timeoutSeconds).
+    handler_timeout = 15.0
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> VapiPlatform:

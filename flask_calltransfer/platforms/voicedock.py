@@ -93,6 +93,8 @@ class VoiceDockPlatform(ToolCallPlatform):
 
     name = "voicedock"
     credential_keys = (cfg.VOICEDOCK_SECRET,)
+    # VoiceDock waits 10 s for a tool result, and the control request comes after the handlers.
+    handler_timeout = 6.0
 
     def __init__(self, *, tools: frozenset[str], client: VoiceDockClient | None, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
