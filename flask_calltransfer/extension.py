@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 import types
 import typing as t
@@ -27,6 +26,7 @@ from .exceptions import DeliveryFailed
 from .exceptions import InvalidDestination
 from .exceptions import TransferRefused
 from .exceptions import UnsupportedDestination
+from .logs import logger
 from .models import Destination
 from .models import HandlerResult
 from .models import NumberDestination
@@ -39,8 +39,6 @@ from .platforms.base import Services
 from .store import DEFAULT_URL
 from .store import Store
 from .store import from_url
-
-logger = logging.getLogger("flask_calltransfer")
 
 #: A routing handler: takes the request, returns a destination, a string shorthand, or ``None``.
 RequestHandler = t.Callable[[TransferRequest], HandlerResult | t.Awaitable[HandlerResult]]

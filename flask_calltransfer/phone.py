@@ -86,6 +86,16 @@ def to_e164_or_raw(number: str | None, region: str | None = None) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+#: Phone numbers inside free text: international (``+31 6 1234 5678``), long digit runs, and
+#: national numbers starting with 0. Runs inside ids (``...-446655440000``) are left alone.
+_IN_TEXT = re.compile(r"(?<![\w\-*+.])(?:\+\d[\d ().\-/]{5,}\d|0\d[\d .\-/]{6,}\d|\d{9,15})(?![\w\-*])")
+
+
+def mask_text(text: str) -> str:
+    """Mask every phone number found in ``text``, for log lines whose content we do not control."""
+    return _IN_TEXT.sub(lambda match: mask(match.group(0)), text)
+
+
 def mask(number: object) -> str:
     """Mask a phone number for a log line: ``"+31612345678"`` becomes ``"+3161****678"``.
 

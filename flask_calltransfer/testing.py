@@ -69,7 +69,7 @@ def vapi_transfer_request(
         of Vapi's dynamic-transfer guide.
     :param fields: extra or replaced top-level fields of the message.
     """
-    call_id = call_id or str(uuid.uuid4())
+    call_id = call_id if call_id is not None else str(uuid.uuid4())
     if messages is None:
         turns = [("bot", "Hello, how can I help you today?")]
         if text is not None:
@@ -123,7 +123,7 @@ def vapi_event(event_type: str, *, call_id: str | None = None, **fields: t.Any) 
     message: dict[str, t.Any] = {
         "type": event_type,
         "timestamp": int(time.time() * 1000),
-        "call": {"id": call_id or str(uuid.uuid4()), "type": "inboundPhoneCall"},
+        "call": {"id": call_id if call_id is not None else str(uuid.uuid4()), "type": "inboundPhoneCall"},
     }
     message.update(fields)
     return {"message": message}
@@ -145,7 +145,7 @@ def vapi_tool_calls(
         (``toolCallList`` items ``{"id", "name", "parameters"}``).
     :param fields: passed to :func:`vapi_transfer_request` (``control_url``, ``caller``, ...).
     """
-    tool_call_id = tool_call_id or f"call_{uuid.uuid4().hex[:24]}"
+    tool_call_id = tool_call_id if tool_call_id is not None else f"call_{uuid.uuid4().hex[:24]}"
     arguments = {} if arguments is None else arguments
     body = vapi_transfer_request(**fields)
     message = body["message"]
@@ -198,7 +198,7 @@ def voicedock_event(
         "type": event_type,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
         "call": {
-            "id": call_id or str(uuid.uuid4()),
+            "id": call_id if call_id is not None else str(uuid.uuid4()),
             "type": "outbound_phone_call" if outbound else "inbound_phone_call",
             "status": "in-progress",
         },
@@ -225,7 +225,7 @@ def voicedock_tool_calls(
     :param fields: passed to :func:`voicedock_event` (``call_id``, ``caller``, ...).
     """
     tool_call = {
-        "id": tool_call_id or f"tool_{uuid.uuid4().hex[:12]}",
+        "id": tool_call_id if tool_call_id is not None else f"tool_{uuid.uuid4().hex[:12]}",
         "type": "function",
         "function": {"name": name, key: {} if arguments is None else arguments},
     }
@@ -238,7 +238,7 @@ def voicedock_headers(body: bytes, secret: str, *, timestamp: float | str | None
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     try:
         event = json.loads(body)["message"]["type"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         event = ""
     return {
         "Content-Type": "application/json",
@@ -334,7 +334,7 @@ def sipgate_event(
     event: dict[str, t.Any] = {
         "type": event_type,
         "session": {
-            "id": session_id or str(uuid.uuid4()),
+            "id": session_id if session_id is not None else str(uuid.uuid4()),
             "account_id": account_id,
             "phone_number": flow_number,
             "direction": direction,

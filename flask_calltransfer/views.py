@@ -7,7 +7,6 @@ as they are.
 from __future__ import annotations
 
 import json
-import logging
 import typing as t
 
 from flask import Blueprint
@@ -22,6 +21,7 @@ from . import signals
 from .exceptions import InvalidPayload
 from .exceptions import PayloadTooLarge
 from .exceptions import RequestVerificationFailed
+from .logs import logger
 from .models import TransferRequest
 from .platforms.base import Inbound
 from .platforms.base import Platform
@@ -29,8 +29,6 @@ from .platforms.base import json_response
 
 if t.TYPE_CHECKING:
     from .extension import _State
-
-logger = logging.getLogger("flask_calltransfer")
 
 
 def _reject_constant(name: str) -> t.NoReturn:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
+import re
 import typing as t
 
 import pytest
@@ -123,3 +125,47 @@ def recorder() -> t.Iterator[Recorder]:
     server = Recorder()
     yield server
     server.stop()
+
+
+# Privacy: every line the package logs during the whole run is scanned at the end -----------------
+
+#: Secrets the tests configure; none may ever reach a log line.
+KNOWN_SECRETS = (SECRET, TOKEN, "super-secret-value", "hmac-secret-abcdef", "voicedock-webhook-secret")
+_UNMASKED_NUMBER = re.compile(r"(?<![\w*])\+\d{9,15}(?![\w*])")
+
+
+class _LogScan(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+LOG_SCAN = _LogScan()
+
+
+def log_violations(lines: t.Iterable[str]) -> list[str]:
+    """Log lines that carry an unmasked phone number or a known secret."""
+    return [
+        line
+        for line in lines
+        if _UNMASKED_NUMBER.search(line) or any(secret in line for secret in KNOWN_SECRETS)
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    package_logger = logging.getLogger("flask_calltransfer")
+    package_logger.addHandler(LOG_SCAN)
+    package_logger.setLevel(logging.DEBUG)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    violations = log_violations(LOG_SCAN.lines)
+    if violations:
+        print(f"\n{len(violations)} log lines of flask_calltransfer leak a phone number or a secret:")
+        for line in violations[:20]:
+            print("  " + line[:300])
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import json
-import logging
 import threading
 import time
 import typing as t
@@ -19,8 +18,7 @@ import httpx
 
 from .. import messages
 from ..exceptions import CallTransferError
-
-logger = logging.getLogger("flask_calltransfer")
+from ..logs import logger
 
 #: Backoff before the first retry; doubled each time, up to :data:`MAX_BACKOFF`.
 FIRST_BACKOFF = 0.2

@@ -9,7 +9,6 @@ store until the announcement ends (``assistant_speech_ended``), whichever worker
 from __future__ import annotations
 
 import json
-import logging
 import typing as t
 
 from flask import Response
@@ -17,6 +16,7 @@ from marshmallow import EXCLUDE
 from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
+from marshmallow import validate
 
 from .. import config as cfg
 from .. import messages
@@ -24,6 +24,7 @@ from ..exceptions import ConfigurationError
 from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
 from ..exceptions import TransferRefused
+from ..logs import logger
 from ..models import Conversation
 from ..models import NumberDestination
 from ..models import PlatformEvent
@@ -37,7 +38,6 @@ from .base import json_response
 if t.TYPE_CHECKING:
     from .base import Services
 
-logger = logging.getLogger("flask_calltransfer")
 
 #: Events whose reply may be a transfer: the handlers run on these.
 HANDLER_EVENTS: t.Final[frozenset[str]] = frozenset({"session_start", "user_speak", "user_input_timeout"})
@@ -61,7 +61,8 @@ class _Schema(Schema):
 
 
 class _Session(_Schema):
-    id = fields.String(required=True)
+    # Every action echoes the id as session_id, which AI Flow requires to be non-empty.
+    id = fields.String(required=True, validate=validate.Length(min=1))
     account_id = fields.String(allow_none=True)
     phone_number = fields.String(allow_none=True)
     direction = fields.String(allow_none=True)
@@ -70,7 +71,7 @@ class _Session(_Schema):
 
 
 class _LooseSession(_Session):
-    id = fields.String(allow_none=True)
+    id = fields.String(allow_none=True, validate=validate.Length(min=1))
 
 
 class _KnownEvent(_Schema):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
 import typing as t
 
@@ -21,6 +20,7 @@ from flask import Response
 from .. import messages
 from ..exceptions import DeliveryFailed
 from ..exceptions import TransferRefused
+from ..logs import logger
 from ..models import Destination
 from ..models import PlatformEvent
 from ..models import TransferRequest
@@ -30,7 +30,6 @@ from .base import Platform
 if t.TYPE_CHECKING:
     from ..store import Store
 
-logger = logging.getLogger("flask_calltransfer")
 
 TOOL_CALLS_EVENT = "tool-calls"
 #: How long the reply to a tool call is kept for repeated deliveries.

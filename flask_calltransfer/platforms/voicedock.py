@@ -8,7 +8,6 @@ assistant whether the transfer started.
 
 from __future__ import annotations
 
-import logging
 import typing as t
 
 from flask import Response
@@ -24,6 +23,7 @@ from ..clients import VoiceDockClient
 from ..exceptions import ConfigurationError
 from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
+from ..logs import logger
 from ..models import Destination
 from ..models import NumberDestination
 from ..models import PlatformEvent
@@ -38,8 +38,6 @@ from .toolcalls import find
 
 if t.TYPE_CHECKING:
     from .base import Services
-
-logger = logging.getLogger("flask_calltransfer")
 
 
 class _Schema(Schema):

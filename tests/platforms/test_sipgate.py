@@ -350,3 +350,12 @@ def test_enabled_by_its_token(make_app: MakeApp) -> None:
     assert set(app.extensions["calltransfer"].platforms) == {"vapi", "sipgate"}
     app, _ = make_app()
     assert set(app.extensions["calltransfer"].platforms) == {"vapi"}
+
+
+def test_empty_session_id_is_400(transfers: CallTransfer, sipgate: Sipgate) -> None:
+    # Found by the property suite: an empty id made an action with an empty session_id.
+    seen = capture(transfers, "+4921112345678")
+    response = sipgate.event("user_input_timeout", session_id="")
+    assert response.status_code == 400
+    assert response.json["errors"] == {"session": {"id": ["Shorter than minimum length 1."]}}
+    assert seen == []
