@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest docs fuzz clean
+.PHONY: run test lint typecheck pytest docs fuzz soak clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ pytest: $(BIN)/.installed
 # The property suite with many more examples than `make test` runs.
 fuzz: $(BIN)/.installed
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_properties.py
+
+# A bounded load and soak check against gunicorn on loopback (bench/soak.py --help).
+soak: $(BIN)/.installed
+	$(BIN)/python bench/soak.py --seconds $${SOAK_SECONDS:-60}
 
 docs: $(BIN)/.installed
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

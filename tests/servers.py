@@ -8,6 +8,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import typing as t
 
@@ -20,7 +21,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: t.IO[bytes], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -28,8 +29,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
                 return
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stderr.read() if process.stderr else b""
-                raise RuntimeError(f"the server did not start: {output.decode(errors='replace')}") from None
+                log.seek(0)
+                output = log.read()[-4000:].decode(errors="replace")
+                raise RuntimeError(f"the server did not start: {output}") from None
             time.sleep(0.1)
 
 
@@ -37,6 +39,8 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 def gunicorn(app: str, *, env: dict[str, str], workers: int = 2) -> t.Iterator[tuple[str, int]]:
     """Run ``app`` (a ``module:factory()`` string) under gunicorn on a free loopback port."""
     port = free_port()
+    # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -55,15 +59,16 @@ def gunicorn(app: str, *, env: dict[str, str], workers: int = 2) -> t.Iterator[t
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, log)
         yield "127.0.0.1", port
     finally:
         process.terminate()
         try:
             process.wait(timeout=30)
-        finally:
-            if process.stderr:
-                process.stderr.close()
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()

@@ -212,3 +212,15 @@ def test_transfers_vapi_client_is_usable_from_handlers(transfers: CallTransfer, 
         "content": "Let me check who is available.",
         "endCallAfterSpoken": False,
     }
+
+
+def test_unreachable_control_url_is_a_tool_error_in_time(transfers: CallTransfer, tools: Tools) -> None:
+    import time
+
+    from tests.servers import free_port
+
+    transfers.on_request(lambda call: "+31612345678")
+    started = time.monotonic()
+    response = tools.call(control_url=f"http://127.0.0.1:{free_port()}/control")
+    assert time.monotonic() - started < 8.5
+    assert "could not be started" in response.json["results"][0]["error"]

@@ -419,3 +419,39 @@ def test_client_needs_an_api_key(make_app: MakeApp, transfers: CallTransfer) -> 
     app, _ = make_app(transfers)
     with app.app_context(), pytest.raises(RuntimeError, match="CALLTRANSFER_VOICEDOCK_API_KEY"):
         transfers.voicedock  # noqa: B018
+
+
+# Outbound faults: the tool result still arrives, inside the deadline --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        ("connection refused", "failed"),
+        ("answer slower than the deadline", "failed"),
+        ("slow answer inside the deadline", "transferring"),
+        ("malformed body", "failed"),
+        ("html error page", "failed"),
+    ],
+)
+def test_outbound_faults(make_app: MakeApp, recorder: Recorder, fault: str, status: str) -> None:
+    from tests.servers import free_port
+
+    transfers = CallTransfer()
+    transfers.on_request(lambda call: "+31612345678")
+    config: dict[str, t.Any] = {"CALLTRANSFER_DELIVERY_TIMEOUT": 1.5, "CALLTRANSFER_HTTP_TIMEOUT": 1.0}
+    if fault == "connection refused":
+        config["CALLTRANSFER_VOICEDOCK_API_URL"] = f"http://127.0.0.1:{free_port()}/api/v1"
+    voicedock = build(make_app, recorder, transfers, **config)
+    if fault == "answer slower than the deadline":
+        recorder.script(CONTROL, Reply(delay=3.0))
+    elif fault == "slow answer inside the deadline":
+        recorder.script(CONTROL, Reply(delay=0.5))
+    elif fault == "malformed body":
+        recorder.script(CONTROL, Reply(raw=b'{"success": tru'))
+    elif fault == "html error page":
+        recorder.script(CONTROL, *[Reply(status=502, raw=b"<html>Bad Gateway</html>")] * 5)
+    started = time.monotonic()
+    entry = result(voicedock.tool_call())
+    assert time.monotonic() - started < 1.5 + 0.5
+    assert entry["result"]["status"] == status
