@@ -42,35 +42,57 @@ class HandlerTimeout(BaseException):
         self.timeout = timeout
 
 
+#: The timeout of the deadline being enforced by the timer in the main thread, if any.
+_armed: list[float | None] = [None]
+
+
+def _expire(signum: int, frame: object) -> None:
+    timeout = _armed[0]
+    if timeout is not None:
+        raise HandlerTimeout(timeout)
+    # Not ours: behave as if this handler were not installed (the default ends the process).
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGALRM)
+
+
+_HAS_TIMER = hasattr(signal, "setitimer")
+try:
+    # The C module's getsignal skips the enum conversion signal.getsignal does: this runs per
+    # request.
+    from _signal import getsignal as _getsignal  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - other Python implementations
+    _getsignal = signal.getsignal
+
+
 def _alarm_available() -> bool:
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    if not _HAS_TIMER or threading.get_ident() != threading.main_thread().ident:
         return False
+    if _armed[0] is not None:
+        return False
+    handler = _getsignal(signal.SIGALRM)
+    if handler is _expire:
+        return True
     # Someone else's timer or SIGALRM handler is left alone.
-    return signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None) and signal.getitimer(
-        signal.ITIMER_REAL
-    ) == (0.0, 0.0)
+    if handler in (signal.SIG_DFL, None) and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0):
+        # Installed once and kept: swapping handlers on every request costs more than the timer.
+        signal.signal(signal.SIGALRM, _expire)
+        return True
+    return False
 
 
 def _with_alarm(func: t.Callable[[], T], timeout: float) -> T:
-    active = [True]
-
-    def expire(signum: int, frame: object) -> None:
-        if active[0]:
-            raise HandlerTimeout(timeout)
-        signal.setitimer(signal.ITIMER_REAL, 0)
-
-    signal.signal(signal.SIGALRM, expire)
+    _armed[0] = timeout
     signal.setitimer(signal.ITIMER_REAL, timeout, _REPEAT)
     try:
         return func()
     finally:
         # The timer may fire while this block runs; retrying makes sure it is always switched
-        # off, and once `active` is cleared it raises no more.
+        # off, and once nothing is armed it raises no more.
         while True:
             try:
-                active[0] = False
+                _armed[0] = None
                 signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, signal.SIG_DFL)
                 break
             except HandlerTimeout:
                 continue

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import time
 import types
 import typing as t
@@ -81,6 +83,8 @@ class _Handler:
     func: RequestHandler
     platforms: frozenset[str] | None
     when: Predicate | None
+    # Only coroutine functions need Flask's ensure_sync; checking once saves it per request.
+    is_async: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +105,15 @@ class _State:
     services: Services
     #: Seconds the handlers may take, by platform name.
     timeouts: dict[str, float]
+
+
+@functools.lru_cache(maxsize=4096)
+def _shorthand(text: str, region: str | None) -> Destination:
+    # Parsing a number with phonenumbers costs more than the rest of a request; handlers return
+    # the same few strings again and again, and destinations are immutable.
+    if text.startswith(("sip:", "sips:")):
+        return SipDestination(text)
+    return NumberDestination(text, region=region)
 
 
 def _voicedock_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VoiceDockClient | None:
@@ -301,7 +314,7 @@ class CallTransfer:
             raise TypeError(messages.predicate_invalid(when))
 
         def register(f: T_request_handler) -> T_request_handler:
-            self._handlers.append(_Handler(f, platforms, when))
+            self._handlers.append(_Handler(f, platforms, when, inspect.iscoroutinefunction(f)))
             return f
 
         if func is not None:
@@ -465,10 +478,8 @@ class CallTransfer:
         if not isinstance(value, str):
             raise InvalidDestination(messages.destination_type_invalid(value))
         text = value.strip()
-        if text.startswith(("sip:", "sips:")):
-            return SipDestination(text)
-        if phone.looks_like_number(text):
-            return NumberDestination(text, region=region)
+        if self._is_shorthand(text):
+            return _shorthand(text, region)
         try:
             return self._directory[text]
         except KeyError:
@@ -499,15 +510,16 @@ class CallTransfer:
                 continue
             if handler.when is not None and not handler.when(call):
                 continue
-            answer = app.ensure_sync(handler.func)(call)
+            if handler.is_async:
+                answer: HandlerResult = app.ensure_sync(handler.func)(call)
+            else:
+                answer = t.cast(HandlerResult, handler.func(call))
             if answer is not None:
                 return answer, handler.func
         return None, None
 
-    def _route(self, platform: Platform, call: TransferRequest) -> Response:
+    def _route(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
         """The whole routing path for one request. Always returns the platform's valid answer."""
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        state = self._state()
         owed = platform.owed(call)
         if owed is not None:
             return owed
@@ -639,9 +651,8 @@ class CallTransfer:
         signals.transfer_refused.send(app, call=call, reason=reason)
         return platform.render(call, TransferRefused(reason))
 
-    def _event(self, platform: Platform, event: PlatformEvent) -> Response:
+    def _event(self, app: Flask, platform: Platform, event: PlatformEvent) -> Response:
         """Answer an event that is not a transfer request."""
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
         signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
         owed = platform.owed(event)
         if owed is not None:

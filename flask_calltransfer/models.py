@@ -290,6 +290,13 @@ class Conversation:
 _NO_CONVERSATION = Conversation()
 
 
+class _Unset:
+    """Marks an argument that was not given, where ``None`` is a meaningful value."""
+
+
+_UNSET = _Unset()
+
+
 class TransferRequest:
     """One platform's question "where should this call go?", in a platform-neutral shape.
 
@@ -335,7 +342,7 @@ class TransferRequest:
         transcript: str | None = None,
         messages: list[dict[str, str]] | None = None,
         conversation: Conversation | None = None,
-        region: str | None = None,
+        region: str | None | _Unset = _UNSET,
         tool_call_id: str | None = None,
         tool_name: str | None = None,
     ) -> None:
@@ -356,7 +363,7 @@ class TransferRequest:
             "_received": time.monotonic(),
             "_conversation": conversation if conversation is not None else _NO_CONVERSATION,
             # Kept so numbers normalise the same way after the request, outside the app context.
-            "_region": region if region is not None else _default_region(),
+            "_region": _default_region() if isinstance(region, _Unset) else region,
         }
         values.update({k: v for k, v in given.items() if v is not None})
         self.__dict__.update(values)

@@ -20,13 +20,32 @@ from . import messages
 from .exceptions import RequestVerificationFailed
 
 
+class RequestParts(t.Protocol):
+    """The parts of a request a verifier reads (:class:`~flask_calltransfer.platforms.Inbound`).
+
+    :meta private:
+    """
+
+    @property
+    def headers(self) -> t.Mapping[str, str]: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+
 class Verifier(t.Protocol):
     """What a platform's request verifier does.
 
     :meta private:
     """
 
-    def verify(self, headers: t.Mapping[str, str], body: bytes, method: str, url: str) -> None:
+    def verify(self, request: RequestParts) -> None:
         """Return if the request is authentic; raise :class:`RequestVerificationFailed` if not."""
 
 
@@ -55,7 +74,8 @@ class SharedSecretVerifier:
         self._header = header
         self._bearer = bearer
 
-    def verify(self, headers: t.Mapping[str, str], body: bytes, method: str, url: str) -> None:
+    def verify(self, request: RequestParts) -> None:
+        headers = request.headers
         sent = headers.get(self._header)
         where = self._header
         if sent is None and self._bearer:
@@ -154,15 +174,16 @@ class HmacVerifier:
         except (ValueError, binascii.Error):
             return None
 
-    def verify(self, headers: t.Mapping[str, str], body: bytes, method: str, url: str) -> None:
-        signature = headers.get(self._signature_header)
+    def verify(self, request: RequestParts) -> None:
+        signature = request.headers.get(self._signature_header)
         if not signature:
             raise RequestVerificationFailed(messages.signature_missing(self._signature_header))
-        timestamp = self._timestamp(headers)
+        timestamp = self._timestamp(request.headers)
         sent = self._decode(signature)
         if sent is None:
             raise RequestVerificationFailed(messages.signature_mismatch(self._signature_header))
-        message = self.signed_bytes(body, timestamp=timestamp, method=method, url=url)
+        url = request.url if "url" in self._uses else ""
+        message = self.signed_bytes(request.body, timestamp=timestamp, method=request.method, url=url)
         expected = (hmac.new(secret, message, self._digest).digest() for secret in self._secrets)
         if not matches_any(sent, expected):
             raise RequestVerificationFailed(messages.signature_mismatch(self._signature_header))
@@ -192,11 +213,11 @@ class AnyOf:
     def __init__(self, verifiers: t.Sequence[Verifier]) -> None:
         self._verifiers = tuple(verifiers)
 
-    def verify(self, headers: t.Mapping[str, str], body: bytes, method: str, url: str) -> None:
+    def verify(self, request: RequestParts) -> None:
         failure: RequestVerificationFailed | None = None
         for verifier in self._verifiers:
             try:
-                verifier.verify(headers, body, method, url)
+                verifier.verify(request)
             except RequestVerificationFailed as exc:
                 failure = failure or exc
             else:

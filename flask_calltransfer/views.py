@@ -35,12 +35,16 @@ def _reject_constant(name: str) -> t.NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder for every request; NaN and Infinity are not JSON and no platform sends them.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def decode(body: bytes) -> dict[str, t.Any]:
     """Decode a webhook body into a JSON object, or raise :class:`InvalidPayload`."""
-    if not body.strip():
+    if not body or body.isspace():
         raise InvalidPayload(messages.body_empty(), {"_body": ["Empty body."]})
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        payload = _DECODER.decode(body.decode("utf-8"))
     except RecursionError:
         raise InvalidPayload(messages.body_too_deep(), {"_body": ["Nested too deeply."]}) from None
     except ValueError as exc:
@@ -57,7 +61,8 @@ def _state() -> _State:
 
 
 def webhook(platform_name: str) -> Response:
-    state = _state()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state: _State = app.extensions["calltransfer"]
     platform = state.platforms[platform_name]
     limit = state.settings.max_body_bytes
     # One byte over the limit is let through so a streamed (chunked) body that stops exactly at
@@ -73,13 +78,13 @@ def webhook(platform_name: str) -> Response:
         headers=t.cast(t.Mapping[str, str], request.headers),
         body=body,
         method=request.method,
-        url=request.url,
+        url=lambda: request.url,
     )
     platform.verify(inbound)
     parsed = platform.parse(decode(body), inbound)
     if isinstance(parsed, TransferRequest):
-        return state.extension._route(platform, parsed)
-    return state.extension._event(platform, parsed)
+        return state.extension._route(app, state, platform, parsed)
+    return state.extension._event(app, platform, parsed)
 
 
 def _platform_name() -> str:

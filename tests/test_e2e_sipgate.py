@@ -19,6 +19,7 @@ from tests.servers import gunicorn
 
 TOKEN = "e2e-sipgate-token"
 CALLS = 40
+MAX_CALLS = 400
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +80,13 @@ def walk_call(server: tuple[str, int]) -> tuple[str, str]:
 
 
 def test_whole_calls_across_two_workers(server: tuple[str, int]) -> None:
-    pairs = [walk_call(server) for _ in range(CALLS)]
-    workers = {pid for pair in pairs for pid in pair}
-    assert len(workers) == 2, "both gunicorn workers should have answered requests"
-    assert any(spoke != transferred for spoke, transferred in pairs), (
-        "at least one announced transfer must be handed over by the other worker"
-    )
+    # Which worker takes a request is up to the kernel, so calls go on until several announced
+    # transfers were handed over by the other worker (each call checks every reply on the way).
+    pairs: list[tuple[str, str]] = []
+    while len(pairs) < CALLS or sum(s != t for s, t in pairs) < 3:
+        pairs.append(walk_call(server))
+        assert len(pairs) <= MAX_CALLS, "no announced transfer crossed between the two workers"
+    assert len({pid for pair in pairs for pid in pair}) == 2
 
 
 def test_session_end_clears_a_pending_transfer(server: tuple[str, int]) -> None:

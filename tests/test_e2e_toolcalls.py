@@ -59,7 +59,12 @@ def test_voicedock_duplicates_across_workers_send_one_control_request(
     server: tuple[str, int], api: Recorder
 ) -> None:
     served: set[str] = set()
-    for _ in range(10):
+    calls = 0
+    # Deliveries go on until both workers have answered some (which one answers is the kernel's
+    # choice); every call checks exactly-once delivery on the way.
+    while calls < 10 or len(served) < 2:
+        calls += 1
+        assert calls <= 100, "one gunicorn worker answered every delivery"
         call_id = str(uuid.uuid4())
         body = testing.dumps(
             testing.voicedock_tool_calls(
@@ -87,7 +92,6 @@ def test_voicedock_duplicates_across_workers_send_one_control_request(
             "destination": "+31207948450",
             "message": "Connecting you to sales.",
         }
-    assert len(served) == 2, "both workers should have answered deliveries"
 
 
 def test_vapi_duplicate_tool_call_sends_one_control_request(server: tuple[str, int], api: Recorder) -> None:

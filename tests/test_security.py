@@ -13,6 +13,7 @@ from flask_calltransfer import CallTransfer
 from flask_calltransfer import RequestVerificationFailed
 from flask_calltransfer import TransferRequest
 from flask_calltransfer import testing
+from flask_calltransfer.platforms import Inbound
 from flask_calltransfer.security import HmacVerifier
 from flask_calltransfer.security import SharedSecretVerifier
 from flask_calltransfer.security import matches_any
@@ -225,6 +226,10 @@ def test_verification_runs_before_parsing() -> None:
 # Units --------------------------------------------------------------------------------------------
 
 
+def parts(headers: dict[str, str], body: bytes) -> Inbound:
+    return Inbound(headers=headers, body=body, method="POST", url="http://localhost/")
+
+
 def test_matches_any_checks_every_value() -> None:
     assert matches_any(b"b", [b"a", b"b", b"c"])
     assert not matches_any(b"d", [b"a", b"b"])
@@ -233,9 +238,9 @@ def test_matches_any_checks_every_value() -> None:
 
 def test_shared_secret_verifier_unit() -> None:
     verifier = SharedSecretVerifier(["tok"], header="X-API-TOKEN")
-    verifier.verify({"X-API-TOKEN": "tok"}, b"", "POST", "/")
+    verifier.verify(parts({"X-API-TOKEN": "tok"}, b""))
     with pytest.raises(RequestVerificationFailed, match="X-API-TOKEN"):
-        verifier.verify({"Authorization": "Bearer tok"}, b"", "POST", "/")
+        verifier.verify(parts({"Authorization": "Bearer tok"}, b""))
 
 
 def test_hmac_verifier_with_an_injected_clock() -> None:
@@ -243,12 +248,9 @@ def test_hmac_verifier_with_an_injected_clock() -> None:
         ["k"], signature_header="sig", timestamp_header="ts", prefix="sha256=", clock=lambda: 1_000_000.0
     )
     signature = testing.hmac_signature(b"{}", "k", timestamp="1000000", prefix="sha256=")
-    verifier.verify({"sig": signature, "ts": "1000000"}, b"{}", "POST", "/")
-    verifier.verify({"sig": signature.removeprefix("sha256="), "ts": "1000000"}, b"{}", "POST", "/")
+    verifier.verify(parts({"sig": signature, "ts": "1000000"}, b"{}"))
+    verifier.verify(parts({"sig": signature.removeprefix("sha256="), "ts": "1000000"}, b"{}"))
     with pytest.raises(RequestVerificationFailed, match="outside the 300 s window"):
         verifier.verify(
-            {"sig": testing.hmac_signature(b"{}", "k", timestamp="999000"), "ts": "999000"},
-            b"{}",
-            "POST",
-            "/",
+            parts({"sig": testing.hmac_signature(b"{}", "k", timestamp="999000"), "ts": "999000"}, b"{}")
         )

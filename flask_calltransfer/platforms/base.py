@@ -36,21 +36,34 @@ if t.TYPE_CHECKING:
 Outcome = Destination | TransferRefused | DeliveryFailed
 
 
-@dataclasses.dataclass(frozen=True)
 class Inbound:
     """The parts of an HTTP request a platform may look at. Built by the view.
+
+    :param url: the full URL, or a function that returns it: building it is not free, and only
+        signatures over the URL need it.
 
     .. versionadded:: 0.1
     """
 
-    #: Request headers, looked up case-insensitively.
-    headers: t.Mapping[str, str]
-    #: The raw body bytes, exactly as received.
-    body: bytes
-    #: The HTTP method.
-    method: str
-    #: The full URL the request was sent to.
-    url: str
+    __slots__ = ("headers", "body", "method", "_url")
+
+    def __init__(
+        self, *, headers: t.Mapping[str, str], body: bytes, method: str, url: str | t.Callable[[], str]
+    ) -> None:
+        #: Request headers, looked up case-insensitively.
+        self.headers = headers
+        #: The raw body bytes, exactly as received.
+        self.body = body
+        #: The HTTP method.
+        self.method = method
+        self._url = url
+
+    @property
+    def url(self) -> str:
+        """The full URL the request was sent to."""
+        if callable(self._url):
+            self._url = self._url()
+        return self._url
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +161,7 @@ class Platform(abc.ABC):
         """Raise :class:`~flask_calltransfer.RequestVerificationFailed` unless the request is authentic."""
         if self.verifier is None:
             return
-        self.verifier.verify(inbound.headers, inbound.body, inbound.method, inbound.url)
+        self.verifier.verify(inbound)
 
     @abc.abstractmethod
     def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:

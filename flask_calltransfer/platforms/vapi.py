@@ -7,6 +7,8 @@ object in camelCase: ``{"destination": {...}}`` or ``{"error": "..."}``.
 
 from __future__ import annotations
 
+import functools
+import json
 import typing as t
 
 from flask import Response
@@ -30,6 +32,7 @@ from ..models import NumberDestination
 from ..models import PlatformEvent
 from ..models import SipDestination
 from ..models import TransferRequest
+from ..schemas import FastLoader
 from ..security import ALGORITHMS
 from ..security import ENCODINGS
 from ..security import PAYLOAD_PLACEHOLDERS
@@ -187,9 +190,9 @@ class _AssistantSchema(_DestinationSchema):
     transfer_mode = fields.String(attribute="history", data_key="transferMode")
 
 
-_REQUEST_SCHEMA = _TransferRequestSchema()
-_TOOL_CALLS_SCHEMA = _ToolCallsSchema()
-_EVENT_SCHEMA = _EventSchema()
+_REQUEST_SCHEMA = FastLoader(_TransferRequestSchema())
+_TOOL_CALLS_SCHEMA = FastLoader(_ToolCallsSchema())
+_EVENT_SCHEMA = FastLoader(_EventSchema())
 _DESTINATION_SCHEMAS: dict[type[Destination], Schema] = {
     NumberDestination: _NumberSchema(),
     SipDestination: _SipSchema(),
@@ -205,6 +208,17 @@ _ROLES = {
     "tool_calls": "tool",
     "tool_call_result": "tool",
 }
+
+
+@functools.lru_cache(maxsize=1024)
+def _dump(destination: Destination) -> dict[str, t.Any]:
+    # Destinations are immutable and handlers return the same few again and again.
+    return t.cast(dict[str, t.Any], _DESTINATION_SCHEMAS[type(destination)].dump(destination))
+
+
+@functools.lru_cache(maxsize=1024)
+def _reply_body(destination: Destination) -> bytes:
+    return json.dumps({"destination": _dump(destination)}, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class VapiConversation(Conversation):
@@ -249,9 +263,9 @@ class VapiConversation(Conversation):
         return [item for item in map(self._normalise, self._entries()) if item is not None]
 
 
-def _load(schema: Schema, message: dict[str, t.Any], wrapped: bool) -> dict[str, t.Any]:
+def _load(schema: FastLoader, message: dict[str, t.Any], wrapped: bool) -> dict[str, t.Any]:
     try:
-        return t.cast(dict[str, t.Any], schema.load(message))
+        return schema.load(message)
     except ValidationError as exc:
         errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         raise InvalidPayload(
@@ -383,7 +397,8 @@ class VapiPlatform(ToolCallPlatform):
             return json_response({"error": outcome.reason})
         if isinstance(outcome, DeliveryFailed):
             return json_response({"error": self.settings.refusal_message})
-        return json_response({"destination": self.dump_destination(outcome)})
+        self.check(outcome)
+        return Response(_reply_body(outcome), mimetype="application/json")
 
     def deliver(self, call: TransferRequest, destination: Destination) -> None:
         if isinstance(destination, AssistantDestination):
@@ -415,14 +430,17 @@ class VapiPlatform(ToolCallPlatform):
     def render_failure(self) -> Response:
         return json_response({"error": self.settings.refusal_message})
 
-    def dump_destination(self, destination: Destination) -> dict[str, t.Any]:
-        """Vapi's JSON for a destination, or :class:`UnsupportedDestination` if it has none."""
-        schema = _DESTINATION_SCHEMAS.get(type(destination))
-        if schema is None:
+    def check(self, destination: Destination) -> None:
+        """Raise :class:`UnsupportedDestination` if Vapi cannot carry ``destination``."""
+        if type(destination) not in _DESTINATION_SCHEMAS:
             raise self.unsupported(destination.kind, kind=True)
         if isinstance(destination, NumberDestination) and destination.caller_id_name is not None:
             raise self.unsupported("caller_id_name")
-        return t.cast(dict[str, t.Any], schema.dump(destination))
+
+    def dump_destination(self, destination: Destination) -> dict[str, t.Any]:
+        """Vapi's JSON for a destination (a new dict), or :class:`UnsupportedDestination`."""
+        self.check(destination)
+        return dict(_dump(destination))
 
     def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
         return json_response(reply if reply is not None else {})

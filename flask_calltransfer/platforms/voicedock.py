@@ -29,6 +29,7 @@ from ..models import NumberDestination
 from ..models import PlatformEvent
 from ..models import SipDestination
 from ..models import TransferRequest
+from ..schemas import FastLoader
 from ..security import HmacVerifier
 from .base import Inbound
 from .base import json_response
@@ -72,7 +73,7 @@ class _Envelope(_Schema):
     message = fields.Nested(_Message, required=True)
 
 
-_ENVELOPE = _Envelope()
+_ENVELOPE = FastLoader(_Envelope())
 
 
 class VoiceDockPlatform(ToolCallPlatform):
