@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest docs fuzz soak clean
+.PHONY: run test lint typecheck pytest docs fuzz soak bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ pytest: $(BIN)/.installed
 # The property suite with many more examples than `make test` runs.
 fuzz: $(BIN)/.installed
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_properties.py
+
+# Benchmarks, not tests: in-process overhead and gunicorn throughput against hand-written routes.
+bench: $(BIN)/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
+		(echo "Install wrk (Debian package 'wrk') for the load benchmark." && false)
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/load.py
 
 # A bounded load and soak check against gunicorn on loopback (bench/soak.py --help).
 soak: $(BIN)/.installed

@@ -90,6 +90,8 @@ def vapi_transfer_request(
         "status": "in-progress",
         "assistantId": assistant_id,
         "phoneNumberId": "pn-123",
+        "createdAt": "2025-01-01T00:00:00.000Z",
+        "updatedAt": "2025-01-01T00:00:05.000Z",
         "customer": customer,
         "monitor": {
             "listenUrl": "wss://example.invalid/listen",
