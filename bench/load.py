@@ -89,15 +89,11 @@ def main() -> None:
             results[name].append(requests_per_second(app, script, arguments.seconds, arguments.connections))
     hand, ours = statistics.median(results["hand-written"]), statistics.median(results["extension"])
     print(f"Vapi transfer-destination-request, {arguments.messages} artifact messages, gunicorn 2 workers,")
-    print(
-        f"wrk 2 threads {arguments.connections} connections {arguments.seconds:g} s, median of {arguments.rounds}:"
-    )
-    print(
-        f"{'hand-written':<14} {hand:>10.1f} requests/s   (rounds: {', '.join(f'{v:.0f}' for v in results['hand-written'])})"
-    )
-    print(
-        f"{'extension':<14} {ours:>10.1f} requests/s   (rounds: {', '.join(f'{v:.0f}' for v in results['extension'])})"
-    )
+    settings = f"wrk 2 threads {arguments.connections} connections {arguments.seconds} s"
+    print(f"{settings}, median of {arguments.rounds}:")
+    for name, median in (("hand-written", hand), ("extension", ours)):
+        rounds = ", ".join(f"{value:.0f}" for value in results[name])
+        print(f"{name:<14} {median:>10.1f} requests/s   (rounds: {rounds})")
     ratio = ours / hand
     print(f"ratio {ratio:.2f} {'meets' if ratio >= 0.8 else 'MISSES'} the target of at least 0.8")
 
