@@ -41,6 +41,7 @@ fuzz: $(BIN)/.installed
 bench: $(BIN)/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
 		(echo "Install wrk (Debian package 'wrk') for the load benchmark." && false)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/load.py
 
