@@ -13,12 +13,11 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,gunicorn]'
 	touch $@
 
-# A local secret so the example starts on a fresh machine; set your own for anything real.
-run: export CALLTRANSFER_VAPI_SECRET ?= local-dev-secret
-run: export CALLTRANSFER_SIPGATE_TOKEN ?= local-dev-token
+# Without CALLTRANSFER_* credentials in the environment the example uses local development ones.
 run: $(BIN)/.installed
-	@echo "Try: curl -s -H 'X-Vapi-Secret: $$CALLTRANSFER_VAPI_SECRET' -H 'Content-Type: application/json' \\"
-	@echo "       --data @tests/payloads/vapi_wrapped_sales.json http://$(HOST):$(PORT)/calltransfer/vapi"
+	@echo "Try it from another terminal:"
+	@echo "  $(BIN)/flask --app example_app calltransfer simulate vapi 'I want sales'"
+	@echo "  $(BIN)/flask --app example_app calltransfer simulate vapi 'I want sales' --url http://$(HOST):$(PORT)"
 	$(BIN)/gunicorn --config example_app/gunicorn.conf.py --bind $(HOST):$(PORT) 'example_app:create_app()'
 
 test: lint typecheck pytest docs

@@ -1,18 +1,29 @@
 """A support line wired with Flask-CallTransfer: run it with ``make run``.
 
 Secrets and settings come from ``CALLTRANSFER_*`` environment variables, for example
-``CALLTRANSFER_VAPI_SECRET``. Values that look like JSON (``false``, ``["vapi"]``) are decoded.
+``CALLTRANSFER_VAPI_SECRET``; values that look like JSON (``false``, ``["vapi"]``) are decoded.
+Without them the app starts with local development credentials and says so in its log.
+``SUPPORT_LINE_LOG`` names the JSON-lines file the transfer log is written to.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import pathlib
 import typing as t
 
 from flask import Flask
 
+from . import analytics
 from .routing import transfers
+
+#: Used only when the environment sets no credentials, so the example runs on a fresh machine.
+DEVELOPMENT_CREDENTIALS = {
+    "CALLTRANSFER_VAPI_SECRET": "local-dev-secret",
+    "CALLTRANSFER_SIPGATE_TOKEN": "local-dev-token",
+}
 
 
 def _from_environment() -> dict[str, t.Any]:
@@ -34,7 +45,26 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
     app.config.update(_from_environment())
     if config:
         app.config.update(config)
+    credentials = (
+        "CALLTRANSFER_VAPI_SECRET",
+        "CALLTRANSFER_VAPI_HMAC_SECRET",
+        "CALLTRANSFER_SIPGATE_TOKEN",
+        "CALLTRANSFER_VOICEDOCK_SECRET",
+    )
+    if not any(app.config.get(key) for key in credentials):
+        logging.getLogger(__name__).warning(
+            "No webhook credentials are set, so the support line uses the local development ones in"
+            " example_app.DEVELOPMENT_CREDENTIALS. Set CALLTRANSFER_VAPI_SECRET and the other"
+            " platforms' secrets before exposing it."
+        )
+        app.config.update(DEVELOPMENT_CREDENTIALS)
     transfers.init_app(app)
+    analytics.log_transfers_to(
+        app,
+        pathlib.Path(
+            os.environ.get("SUPPORT_LINE_LOG") or pathlib.Path(app.instance_path) / "transfers.jsonl"
+        ),
+    )
 
     @app.get("/")
     def index() -> dict[str, t.Any]:

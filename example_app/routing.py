@@ -1,6 +1,11 @@
-"""The support line's routing rules: departments by keyword, VIP callers to the PBX."""
+"""The support line's routing rules: VIP callers to the PBX, departments by tool argument or
+keyword, and technical support only in office hours (Amsterdam time), with voicemail after."""
 
 from __future__ import annotations
+
+import datetime
+import os
+import zoneinfo
 
 from flask_calltransfer import CallTransfer
 from flask_calltransfer import NumberDestination
@@ -27,6 +32,10 @@ transfers.add_destination(
     ),
 )
 transfers.add_destination(
+    "support-voicemail",
+    NumberDestination("+31 20 794 8499", message="Support is closed now; please leave a message."),
+)
+transfers.add_destination(
     "reception",
     NumberDestination("+31 20 794 8400", message="Connecting you to our reception."),
 )
@@ -51,12 +60,33 @@ def vip(call: TransferRequest) -> SipDestination:
     )
 
 
+#: Technical support is staffed on weekdays in these hours; ``SUPPORT_LINE_HOURS=always`` opens it
+#: round the clock (the end-to-end tests use that).
+OFFICE = zoneinfo.ZoneInfo("Europe/Amsterdam")
+OPENING, CLOSING = datetime.time(8, 0), datetime.time(18, 0)
+VOICEMAIL = "support-voicemail"
+
+
+def support_is_open(now: datetime.datetime | None = None) -> bool:
+    if os.environ.get("SUPPORT_LINE_HOURS") == "always":
+        return True
+    local = (now or datetime.datetime.now(tz=OFFICE)).astimezone(OFFICE)
+    return local.weekday() < 5 and OPENING <= local.time() < CLOSING
+
+
+def staffed(department: str) -> str:
+    """The department, or the support voicemail when technical support is closed."""
+    if department == "support" and not support_is_open():
+        return VOICEMAIL
+    return department
+
+
 @transfers.on_request(when=lambda call: bool(call.arguments))
 def by_tool_argument(call: TransferRequest) -> str | None:
     """Tool calls (Vapi and VoiceDock) name the department the assistant chose."""
     department = call.arguments.get("department")
     if isinstance(department, str) and department.lower() in KEYWORDS:
-        return department.lower()
+        return staffed(department.lower())
     return None
 
 
@@ -65,7 +95,7 @@ def by_keyword(call: TransferRequest) -> str | None:
     text = call.text.lower()
     for department, words in KEYWORDS.items():
         if any(word in text for word in words):
-            return department
+            return staffed(department)
     if "complaint" in text:
         refuse("I'm sorry, complaints are handled in writing. I'll send you the address by text.")
     return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import phone as phone
+from . import signals as signals
 from .deadlines import HandlerTimeout
 from .exceptions import CallTransferError
 from .exceptions import ConfigurationError

@@ -19,6 +19,7 @@ from . import phone
 from . import signals
 from .clients import HttpClient
 from .clients import HttpSettings
+from .clients import VapiApiClient
 from .clients import VapiControlClient
 from .clients import VoiceDockClient
 from .deadlines import HandlerTimeout
@@ -116,6 +117,12 @@ def _shorthand(text: str, region: str | None) -> Destination:
     return NumberDestination(text, region=region)
 
 
+def _vapi_api_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VapiApiClient | None:
+    api_url = cfg.get_url(config, cfg.VAPI_API_URL)
+    api_key = cfg.get_str(config, cfg.VAPI_API_KEY, optional=True)
+    return VapiApiClient(http, api_url=api_url, api_key=api_key) if api_key else None
+
+
 def _voicedock_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VoiceDockClient | None:
     api_url = cfg.get_url(config, cfg.VOICEDOCK_API_URL)
     api_key = cfg.get_str(config, cfg.VOICEDOCK_API_KEY, optional=True)
@@ -204,6 +211,7 @@ class CallTransfer:
                 http, public_key=cfg.get_str(app.config, cfg.VAPI_PUBLIC_KEY, optional=True)
             ),
             voicedock=_voicedock_client(app.config, http),
+            vapi_api=_vapi_api_client(app.config, http),
         )
         platforms = self._enabled_platforms(app.config, services)
         fallback = self._configured_fallback(app.config.get(cfg.FALLBACK), settings)
@@ -214,6 +222,10 @@ class CallTransfer:
             logger.warning(messages.verification_disabled())
         app.extensions["calltransfer"] = _State(self, settings, platforms, fallback, services, timeouts)
         app.register_blueprint(views.make_blueprint(platforms), url_prefix=settings.url_prefix or None)
+        from .cli import cli
+
+        if cli.name not in app.cli.commands:
+            app.cli.add_command(cli)
 
     def _enabled_platforms(self, config: t.Mapping[str, t.Any], services: Services) -> dict[str, Platform]:
         settings = services.settings
@@ -415,6 +427,14 @@ class CallTransfer:
         client = self._state().services.voicedock
         if client is None:
             raise RuntimeError(messages.voicedock_client_missing())
+        return client
+
+    @property
+    def vapi_api(self) -> VapiApiClient:
+        """The current app's Vapi REST API client; needs ``CALLTRANSFER_VAPI_API_KEY``."""
+        client = self._state().services.vapi_api
+        if client is None:
+            raise RuntimeError(messages.vapi_api_client_missing())
         return client
 
     def voicedock_transfer_tool(self) -> dict[str, t.Any]:

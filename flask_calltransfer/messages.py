@@ -123,8 +123,9 @@ def directory_value_invalid(value: object) -> str:
 
 
 def unsupported_kind(platform: str, kind: str) -> str:
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
     return (
-        f"{platform} cannot transfer to a {kind} destination. Return a destination {platform}"
+        f"{platform} cannot transfer to {article} {kind} destination. Return a destination {platform}"
         " supports for this request, or check call.platform in your handler."
     )
 
@@ -439,3 +440,10 @@ def handler_timeout(handler: str, call: str, timeout: float) -> str:
 
 def error_handler_timeout(handler: str, call: str, timeout: float) -> str:
     return f"The on_error handler {handler} ran past its {timeout:.2f} s for {call}; using the fallback."
+
+
+def vapi_api_client_missing() -> str:
+    return (
+        "transfers.vapi_api needs CALLTRANSFER_VAPI_API_KEY. Set it to a private Vapi API key in the"
+        " app's configuration."
+    )

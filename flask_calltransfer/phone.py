@@ -91,6 +91,29 @@ def to_e164_or_raw(number: str | None, region: str | None = None) -> str | None:
 _IN_TEXT = re.compile(r"(?<![\w\-*+.])(?:\+\d[\d ().\-/]{5,}\d|0\d[\d .\-/]{6,}\d|\d{9,15})(?![\w\-*])")
 
 
+_TYPES = {
+    phonenumbers.PhoneNumberType.FIXED_LINE: "fixed line",
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed line or mobile",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "toll free",
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium rate",
+    phonenumbers.PhoneNumberType.SHARED_COST: "shared cost",
+    phonenumbers.PhoneNumberType.VOIP: "VoIP",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "personal",
+    phonenumbers.PhoneNumberType.PAGER: "pager",
+    phonenumbers.PhoneNumberType.UAN: "UAN",
+    phonenumbers.PhoneNumberType.VOICEMAIL: "voicemail",
+}
+
+
+def number_type(number: str) -> str:
+    """The kind of an E.164 number, such as ``"mobile"`` or ``"premium rate"``; ``"unknown"``."""
+    try:
+        return _TYPES.get(phonenumbers.number_type(phonenumbers.parse(number)), "unknown")
+    except phonenumbers.NumberParseException:
+        return "unknown"
+
+
 def mask_text(text: str) -> str:
     """Mask every phone number found in ``text``, for log lines whose content we do not control."""
     return _IN_TEXT.sub(lambda match: mask(match.group(0)), text)

@@ -357,6 +357,112 @@ def sipgate_headers(token: str, *, header: str = "X-API-TOKEN") -> dict[str, str
     return {"Content-Type": "application/json", header: token}
 
 
+def _first(value: object) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        return value[0]
+    return None
+
+
+def signed_headers(
+    config: t.Mapping[str, t.Any], platform: str, body: bytes, *, url: str = ""
+) -> dict[str, str]:
+    """Headers that an app with ``config`` accepts for ``body`` on ``platform``.
+
+    Signs with the first configured secret of the platform's credential, the way the platform
+    would: Vapi's shared secret (else its HMAC credential), sipgate's token header, VoiceDock's
+    HMAC. With no credential configured, only the content type is sent.
+    """
+    if platform == "vapi":
+        secret = _first(config.get("CALLTRANSFER_VAPI_SECRET"))
+        if secret:
+            return vapi_secret_headers(
+                secret, header=config.get("CALLTRANSFER_VAPI_SECRET_HEADER") or "X-Vapi-Secret"
+            )
+        hmac_secret = _first(config.get("CALLTRANSFER_VAPI_HMAC_SECRET"))
+        if hmac_secret:
+            return vapi_hmac_headers(
+                body,
+                hmac_secret,
+                algorithm=config.get("CALLTRANSFER_VAPI_HMAC_ALGORITHM") or "sha256",
+                signature_header=config.get("CALLTRANSFER_VAPI_HMAC_SIGNATURE_HEADER") or "x-signature",
+                timestamp_header=config.get("CALLTRANSFER_VAPI_HMAC_TIMESTAMP_HEADER") or "x-timestamp",
+                payload_format=config.get("CALLTRANSFER_VAPI_HMAC_PAYLOAD_FORMAT") or "{timestamp}.{body}",
+                encoding=config.get("CALLTRANSFER_VAPI_HMAC_ENCODING") or "hex",
+                prefix=config.get("CALLTRANSFER_VAPI_HMAC_PREFIX") or "",
+                url=url,
+            )
+    elif platform == "sipgate":
+        token = _first(config.get("CALLTRANSFER_SIPGATE_TOKEN"))
+        if token:
+            return sipgate_headers(
+                token, header=config.get("CALLTRANSFER_SIPGATE_TOKEN_HEADER") or "X-API-TOKEN"
+            )
+    elif platform == "voicedock":
+        secret = _first(config.get("CALLTRANSFER_VOICEDOCK_SECRET"))
+        if secret:
+            return voicedock_headers(body, secret)
+    return {"Content-Type": "application/json"}
+
+
+def reply_problems(platform: str, status: int, body: bytes) -> list[str]:
+    """Why ``platform`` would not accept this answer to a webhook; empty when it would.
+
+    Checks the status and the reply's shape: Vapi's destination, error, tool results or ``{}``;
+    sipgate's single action or ``204``; VoiceDock's tool results, error or ``{}``.
+    """
+    if platform == "sipgate" and status == 204:
+        return [] if not body else ["A 204 answer must have an empty body."]
+    if status != 200:
+        return [
+            f"The answer has HTTP status {status}; the platform needs 200"
+            + (" or 204." if platform == "sipgate" else ".")
+        ]
+    try:
+        reply = json.loads(body)
+    except ValueError:
+        return ["The answer is not JSON."]
+    if not isinstance(reply, dict):
+        return ["The answer is not a JSON object."]
+    problems: list[str] = []
+    if platform == "vapi":
+        if "destination" in reply:
+            destination = reply["destination"]
+            required = {"number": "number", "sip": "sipUri", "assistant": "assistantName"}
+            kind = destination.get("type") if isinstance(destination, dict) else None
+            if kind not in required:
+                problems.append("The destination's type must be number, sip or assistant.")
+            elif not isinstance(destination.get(required[kind]), str) or not destination[required[kind]]:
+                problems.append(f"The {kind} destination has no {required[kind]}.")
+        elif "error" in reply:
+            if not isinstance(reply["error"], str) or not reply["error"]:
+                problems.append("The error must be a non-empty sentence.")
+        elif "results" in reply:
+            for result in reply["results"] if isinstance(reply["results"], list) else [None]:
+                if not isinstance(result, dict) or not result.get("toolCallId"):
+                    problems.append("Every tool result needs its toolCallId.")
+                elif not isinstance(result.get("result", result.get("error")), str):
+                    problems.append("Every tool result needs a result or an error string.")
+    elif platform == "sipgate":
+        kind = reply.get("type")
+        if kind not in ("transfer", "speak", "audio", "hangup", "barge_in"):
+            problems.append("The action's type is not one AI Flow knows.")
+        if not isinstance(reply.get("session_id"), str) or not reply.get("session_id"):
+            problems.append("The action has no session_id.")
+        if kind == "transfer":
+            for field in ("target_phone_number", "caller_id_name", "caller_id_number"):
+                if not isinstance(reply.get(field), str) or not reply.get(field):
+                    problems.append(f"The transfer action has no {field}.")
+        if kind == "speak" and not (reply.get("text") or reply.get("ssml")):
+            problems.append("The speak action has no text.")
+    elif platform == "voicedock" and "results" in reply:
+        for result in reply["results"] if isinstance(reply["results"], list) else [None]:
+            if not isinstance(result, dict) or not result.get("tool_call_id") or "result" not in result:
+                problems.append("Every tool result needs its tool_call_id and a result.")
+    return problems
+
+
 @dataclasses.dataclass
 class SignalRecorder:
     """What a :func:`record_signals` block heard: ``(signal name, sender, kwargs)`` triples."""

@@ -169,3 +169,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for line in violations[:20]:
             print("  " + line[:300])
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+pytest_plugins = ["pytester"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+import urllib.parse
 
 from .base import HttpClient
 
@@ -62,3 +63,33 @@ class VapiControlClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+class VapiApiClient:
+    """The few calls of Vapi's REST API that installing a transfer tool needs.
+
+    Available as ``transfers.vapi_api`` when ``CALLTRANSFER_VAPI_API_KEY`` (a private API key) is set.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, http: HttpClient, *, api_url: str, api_key: str) -> None:
+        self._http = http
+        self.api_url = api_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+
+    def _request(self, method: str, path: str, body: t.Any = None) -> t.Any:
+        return self._http.request(method, self.api_url + path, json_body=body, headers=self._headers)
+
+    def create_tool(self, tool: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Create a tool: ``POST /tool``; returns it with its ``id``."""
+        return t.cast(dict[str, t.Any], self._request("POST", "/tool", tool))
+
+    def attach_tool(self, assistant_id: str, tool_id: str) -> t.Any:
+        """Add a tool to an assistant's ``model.toolIds``, keeping the rest of its model."""
+        path = f"/assistant/{urllib.parse.quote(assistant_id, safe='')}"
+        assistant = self._request("GET", path) or {}
+        model = dict(assistant.get("model") or {}) if isinstance(assistant, dict) else {}
+        tool_ids = [i for i in model.get("toolIds") or [] if i != tool_id]
+        model["toolIds"] = [*tool_ids, tool_id]
+        return self._request("PATCH", path, {"model": model})

@@ -26,6 +26,7 @@ from ..models import TransferRequest
 
 if t.TYPE_CHECKING:
     from ..clients import HttpClient
+    from ..clients import VapiApiClient
     from ..clients import VapiControlClient
     from ..clients import VoiceDockClient
     from ..config import Settings
@@ -83,6 +84,8 @@ class Services:
     vapi: VapiControlClient
     #: The VoiceDock API client, or ``None`` without ``CALLTRANSFER_VOICEDOCK_API_KEY``.
     voicedock: VoiceDockClient | None
+    #: The Vapi REST API client, or ``None`` without ``CALLTRANSFER_VAPI_API_KEY``.
+    vapi_api: VapiApiClient | None = None
 
 
 def json_response(body: t.Any, status: int = 200) -> Response:
@@ -174,6 +177,10 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
         """Answer another event: ``reply`` from an ``on_event`` handler, or ``None`` for the no-op."""
+
+    def check(self, destination: Destination) -> None:  # noqa: B027 - accepting all is a real default
+        """Raise :class:`~flask_calltransfer.UnsupportedDestination` if this platform cannot carry
+        ``destination`` or one of its attributes. The default accepts everything."""
 
     def render_failure(self) -> Response:
         """The answer when something unexpected broke: valid for any event of this platform."""

@@ -26,6 +26,7 @@ from ..exceptions import InvalidPayload
 from ..exceptions import TransferRefused
 from ..logs import logger
 from ..models import Conversation
+from ..models import Destination
 from ..models import NumberDestination
 from ..models import PlatformEvent
 from ..models import TransferRequest
@@ -224,14 +225,19 @@ class SipgatePlatform(Platform):
                 return Response(action, mimetype="application/json")
         return None
 
-    def transfer_action(self, call: TransferRequest, destination: NumberDestination) -> dict[str, t.Any]:
-        """The ``transfer`` action for ``destination``, with the caller ID filled in."""
+    def check(self, destination: Destination) -> None:
+        if not isinstance(destination, NumberDestination):
+            raise self.unsupported(destination.kind, kind=True)
         if destination.extension is not None:
             raise self.unsupported("extension")
         if destination.mode not in (None, "blind-transfer"):
             raise self.unsupported("mode")
         if destination.caller_id is not None and not _is_e164(destination.caller_id):
             raise self.unsupported("caller_id template")
+
+    def transfer_action(self, call: TransferRequest, destination: NumberDestination) -> dict[str, t.Any]:
+        """The ``transfer`` action for ``destination``, with the caller ID filled in."""
+        self.check(destination)
         session = call.raw.get("session") or {}
         our_number = session.get("phone_number")
         number = (
@@ -259,9 +265,8 @@ class SipgatePlatform(Platform):
             return self.speak(call, outcome.reason)
         if isinstance(outcome, DeliveryFailed):
             return self.speak(call, self.settings.refusal_message)
-        if not isinstance(outcome, NumberDestination):
-            raise self.unsupported(outcome.kind, kind=True)
-        action = self.transfer_action(call, outcome)
+        self.check(outcome)
+        action = self.transfer_action(call, t.cast(NumberDestination, outcome))
         if self.announce and outcome.message:
             encoded = json.dumps(action, separators=(",", ":"), ensure_ascii=False)
             self.store.set(self._pending_key(t.cast(str, call.call_id)), encoded, ttl=self.pending_ttl)

@@ -10,6 +10,8 @@ process receives it.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 import time
@@ -139,6 +141,23 @@ class Ledger:
         return response
 
 
+#: When set (by ``flask calltransfer simulate``), deliveries are recorded here instead of sent.
+_DRY_RUN: contextvars.ContextVar[list[tuple[TransferRequest, Destination]] | None] = contextvars.ContextVar(
+    "calltransfer_dry_run", default=None
+)
+
+
+@contextlib.contextmanager
+def dry_run() -> t.Iterator[list[tuple[TransferRequest, Destination]]]:
+    """Record the deliveries made inside the block instead of sending them to the platforms."""
+    sent: list[tuple[TransferRequest, Destination]] = []
+    token = _DRY_RUN.set(sent)
+    try:
+        yield sent
+    finally:
+        _DRY_RUN.reset(token)
+
+
 class ToolCallPlatform(Platform):
     """A platform whose tool calls can ask for a transfer that an API then carries out.
 
@@ -179,7 +198,12 @@ class ToolCallPlatform(Platform):
         elif isinstance(outcome, DeliveryFailed):
             response = self.tool_result(call, error=messages.delivery_failed_result())
         else:
-            self.deliver(call, outcome)
+            dry = _DRY_RUN.get()
+            if dry is None:
+                self.deliver(call, outcome)
+            else:
+                self.check(outcome)
+                dry.append((call, outcome))
             response = self.tool_result(call)
         return self.ledger.remember(call.tool_call_id, response)
 

@@ -194,6 +194,9 @@ class VoiceDockPlatform(ToolCallPlatform):
             raise self.unsupported("mode")
         return target
 
+    def check(self, destination: Destination) -> None:
+        self.control_destination(destination)
+
     def deliver(self, call: TransferRequest, destination: Destination) -> None:
         target = self.control_destination(destination)
         if self.client is None or not call.call_id:

@@ -1,0 +1,275 @@
+"""The ``flask calltransfer`` commands: see, check and try the routing without placing a call."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import click
+from flask import Flask
+from flask import current_app
+from flask.cli import AppGroup
+
+from . import phone
+from . import testing
+from .exceptions import UnsupportedDestination
+from .models import AssistantDestination
+from .models import Destination
+from .models import NumberDestination
+from .models import SipDestination
+from .platforms.toolcalls import ToolCallPlatform
+from .platforms.toolcalls import dry_run
+
+if t.TYPE_CHECKING:
+    from .extension import _State
+
+cli = AppGroup("calltransfer", help="See, check and try Flask-CallTransfer's call routing.")
+
+
+def _state() -> _State:
+    state = current_app.extensions.get("calltransfer")
+    if state is None:
+        raise click.ClickException("This app has no CallTransfer extension: call transfers.init_app(app).")
+    return t.cast("_State", state)
+
+
+def _name(func: t.Callable[..., t.Any]) -> str:
+    return f"{func.__module__}.{getattr(func, '__qualname__', repr(func))}"
+
+
+def describe(destination: Destination) -> str:
+    """A destination in one line, in full: the directory holds the app's own numbers."""
+    if isinstance(destination, NumberDestination):
+        text = f"number {destination.number}" + ("" if destination.e164 else " (no E.164 check)")
+    elif isinstance(destination, SipDestination):
+        text = f"SIP {destination.uri}" + (
+            f" headers {dict(destination.headers)}" if destination.headers else ""
+        )
+    elif isinstance(destination, AssistantDestination):
+        text = f"assistant {destination.name!r}"
+    else:
+        text = repr(destination)
+    details = [
+        f"{attribute}={getattr(destination, attribute)!r}"
+        for attribute in ("message", "caller_id", "caller_id_name", "extension", "mode", "history")
+        if getattr(destination, attribute, None) is not None
+    ]
+    return " ".join([text, *details])
+
+
+@cli.command("routes")
+def routes() -> None:
+    """Show the webhook URLs, their verification, the handlers and the directory."""
+    state = _state()
+    extension = state.extension
+    click.echo("Webhooks:")
+    for name, platform in state.platforms.items():
+        tools: frozenset[str] = getattr(platform, "tools", frozenset())
+        extra = f", transfer tools {', '.join(sorted(tools))}" if tools else ""
+        click.echo(
+            f"  POST {state.settings.url_prefix}/{name:<10} verification: {platform.describe_verification()},"
+            f" handler timeout {state.timeouts[name]:g} s{extra}"
+        )
+    click.echo("Handlers, in the order they are asked:")
+    for handler in extension._handlers:
+        filters = []
+        if handler.platforms is not None:
+            filters.append(f"platform={','.join(sorted(handler.platforms))}")
+        if handler.when is not None:
+            filters.append(f"when={_name(handler.when)}")
+        click.echo(f"  {_name(handler.func)}" + (f" ({'; '.join(filters)})" if filters else ""))
+    if not extension._handlers:
+        click.echo("  none: every transfer request is refused. Add one with @transfers.on_request.")
+    if extension._error_handler is not None:
+        click.echo(f"  on_error: {_name(extension._error_handler)}")
+    for event_handler in extension._event_handlers:
+        scope = f" ({','.join(sorted(event_handler.platforms))})" if event_handler.platforms else ""
+        click.echo(f"  on_event {event_handler.type!r}{scope}: {_name(event_handler.func)}")
+    click.echo("Fallback: " + (describe(state.fallback) if state.fallback else "none (refuse)"))
+    click.echo("Directory:")
+    for name, destination in extension.destinations.items():
+        click.echo(f"  {name}: {describe(destination)}")
+    if not extension.destinations:
+        click.echo("  empty")
+
+
+def _payload(
+    platform: str, text: str, caller: str | None, event: str | None, tool: str | None, arguments: t.Any
+) -> dict[str, t.Any]:
+    fields: dict[str, t.Any] = {"caller": caller} if caller else {}
+    if platform == "vapi":
+        if tool:
+            return testing.vapi_tool_calls(
+                tool, arguments, text=text, control_url="http://127.0.0.1:9/control", **fields
+            )
+        if event and event != "transfer-destination-request":
+            return testing.vapi_event(event)
+        return testing.vapi_transfer_request(text=text, **fields)
+    if platform == "sipgate":
+        return testing.sipgate_event(event or "user_speak", text=text, **fields)
+    if tool:
+        return testing.voicedock_tool_calls(tool, arguments, **fields)
+    return testing.voicedock_event(event or "status-update", **fields)
+
+
+@cli.command("simulate")
+@click.argument("platform", type=click.Choice(["vapi", "sipgate", "voicedock"]))
+@click.argument("text", required=False, default="")
+@click.option("--caller", help="The caller's number, such as +31612345678.")
+@click.option("--event", help="The event type, such as status-update or session_start.")
+@click.option("--tool", help="Send a tool call of this tool instead.")
+@click.option("--args", "arguments", help="The tool call's arguments, as JSON.")
+@click.option("--url", help="Send to this running server instead of the app in this process.")
+def simulate(
+    platform: str,
+    text: str,
+    caller: str | None,
+    event: str | None,
+    tool: str | None,
+    arguments: str | None,
+    url: str | None,
+) -> None:
+    """Send a realistic, correctly signed request and show what the platform would get.
+
+    In this process, tool calls are not sent to the platform's call-control API: the command that
+    would be sent is shown instead. Exits with 1 when the platform would not accept the reply.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = _state()
+    try:
+        decoded_arguments = json.loads(arguments) if arguments else None
+    except ValueError as exc:
+        raise click.BadParameter(f"--args is not valid JSON ({exc}).") from None
+    if platform == "voicedock" and not tool and not event and state.platforms.get("voicedock"):
+        tools = sorted(getattr(state.platforms["voicedock"], "tools", ()))
+        tool = tools[0] if tools else None
+    body = testing.dumps(_payload(platform, text, caller, event, tool, decoded_arguments))
+    path = f"{state.settings.url_prefix}/{platform}"
+    if url is not None:
+        import httpx
+
+        target = url if url.rstrip("/").endswith(path) else url.rstrip("/") + path
+        headers = testing.signed_headers(app.config, platform, body, url=target)
+        try:
+            answer = httpx.post(target, content=body, headers=headers, timeout=30)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"Could not reach {target}: {exc}. Is the server running?") from None
+        status, data = answer.status_code, answer.content
+    else:
+        if platform not in state.platforms:
+            raise click.ClickException(
+                f"{platform} is not enabled in this app; set its credentials"
+                " (see 'flask calltransfer check')."
+            )
+        headers = testing.signed_headers(app.config, platform, body, url=f"http://localhost{path}")
+        with testing.record_signals(app) as heard, dry_run() as commands:
+            reply = app.test_client().post(path, data=body, headers=headers)
+        status, data = reply.status_code, reply.get_data()
+        for resolved in heard.named("transfer-resolved"):
+            handler = resolved["handler"]
+            by = _name(handler) if handler else "CALLTRANSFER_FALLBACK"
+            click.echo(f"Resolved: {describe(resolved['destination'])} (by {by})")
+        for refused in heard.named("transfer-refused"):
+            click.echo(f"Refused: {refused['reason']}")
+        for failed in heard.named("transfer-failed"):
+            click.echo(f"Failed ({failed['stage']}): {failed['exception']}")
+        for call, destination in commands:
+            click.echo(f"Would send through {call.platform}'s call-control API: {describe(destination)}")
+    click.echo(f"Reply: HTTP {status}")
+    if data:
+        try:
+            click.echo(json.dumps(json.loads(data), indent=2, ensure_ascii=False))
+        except ValueError:
+            click.echo(data.decode(errors="replace"))
+    problems = testing.reply_problems(platform, status, data)
+    for problem in problems:
+        click.echo(f"Problem: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
+
+
+def _number_problems(name: str, destination: NumberDestination) -> list[str]:
+    if not destination.e164:
+        return []
+    kind = phone.number_type(destination.number)
+    if kind in ("premium rate", "unknown"):
+        return [
+            f"Directory entry {name!r}: {destination.number} is a {kind} number; check that callers"
+            " may be transferred there, or use another number."
+        ]
+    return []
+
+
+@cli.command("check")
+def check() -> None:
+    """Check the directory, the platforms' configuration, and what each platform can carry.
+
+    Exits with 1 and a sentence per problem when something needs fixing.
+    """
+    state = _state()
+    problems: list[str] = []
+    if not state.settings.verify:
+        problems.append(
+            "CALLTRANSFER_VERIFY_REQUESTS is False: anyone can post to the webhooks. Turn verification on"
+            " and set each platform's secret before going live."
+        )
+    if not state.extension._handlers:
+        problems.append("No @transfers.on_request handler is registered, so every transfer is refused.")
+    for name, platform in state.platforms.items():
+        if name == "voicedock" and not getattr(platform, "tools", None):
+            problems.append(
+                "VoiceDock is enabled but CALLTRANSFER_VOICEDOCK_TOOLS is empty, so its assistants cannot ask"
+                " for a transfer. Name your transfer tool there."
+            )
+    entries = list(state.extension.destinations.items())
+    if state.fallback is not None:
+        entries.append(("CALLTRANSFER_FALLBACK", state.fallback))
+    for name, destination in entries:
+        if isinstance(destination, NumberDestination):
+            problems += _number_problems(name, destination)
+        if isinstance(destination, SipDestination):
+            try:
+                SipDestination(destination.uri, headers=destination.headers)
+            except ValueError as exc:
+                problems.append(f"Directory entry {name!r}: {exc}")
+        for platform_name, platform in state.platforms.items():
+            try:
+                platform.check(destination)
+                if isinstance(platform, ToolCallPlatform) and platform.tools and platform_name == "vapi":
+                    if isinstance(destination, AssistantDestination):
+                        raise platform.unsupported("assistant (live call control)", kind=True)
+            except UnsupportedDestination as exc:
+                problems.append(f"Directory entry {name!r} on {platform_name}: {exc}")
+    for problem in problems:
+        click.echo(f"Problem: {problem}")
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.")
+        raise SystemExit(1)
+    enabled = ", ".join(state.platforms) or "no platform"
+    click.echo(f"All good: {len(entries)} destination(s) checked against {enabled}.")
+
+
+@cli.command("tool")
+@click.argument("platform", type=click.Choice(["vapi", "voicedock"]))
+@click.option("--name", default="transferCall", show_default=True, help="The Vapi tool's function name.")
+@click.option(
+    "--apply", "assistant_id", help="Install the tool on this assistant through the platform's API."
+)
+def tool(platform: str, name: str, assistant_id: str | None) -> None:
+    """Print the transfer tool built from the directory; with --apply, install it."""
+    extension = _state().extension
+    body = extension.vapi_transfer_tool(name) if platform == "vapi" else extension.voicedock_transfer_tool()
+    click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    if assistant_id is None:
+        return
+    from .clients import ApiError
+
+    try:
+        if platform == "voicedock":
+            extension.voicedock.update_assistant_tools(assistant_id, [body])
+        else:
+            created = extension.vapi_api.create_tool(body)
+            extension.vapi_api.attach_tool(assistant_id, str(created["id"]))
+    except (ApiError, RuntimeError, KeyError) as exc:
+        raise click.ClickException(f"The tool was not installed: {exc}") from None
+    click.echo(f"Installed on assistant {assistant_id}.")

@@ -1,0 +1,138 @@
+"""pytest fixtures for testing an app's call routing, loaded automatically once
+Flask-CallTransfer is installed (entry point ``pytest11``).
+
+They need an ``app`` fixture that returns your Flask app (with its ``CallTransfer`` registered).
+Requests are signed with the credentials in the app's config, and tool-call deliveries are
+recorded instead of being sent to the platforms.
+
+.. code-block:: python
+
+    def test_sales_callers_reach_sales(calltransfer_vapi):
+        response = calltransfer_vapi.transfer_request("I'd like a quote")
+        assert response.json["destination"]["number"] == "+31207948450"
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from flask import Flask
+from werkzeug.test import TestResponse
+
+from . import testing
+from .models import Destination
+from .models import TransferRequest
+from .platforms.toolcalls import dry_run
+
+
+class PlatformClient:
+    """Posts correctly signed webhooks of one platform to the app, through its test client."""
+
+    platform: t.ClassVar[str]
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.client = app.test_client()
+        state = app.extensions["calltransfer"]
+        #: The webhook path, such as ``/calltransfer/vapi``.
+        self.path = f"{state.settings.url_prefix}/{self.platform}"
+
+    def post(
+        self, payload: dict[str, t.Any] | bytes, *, headers: dict[str, str] | None = None
+    ) -> TestResponse:
+        """Post a payload (a dict, or exact bytes), signed unless ``headers`` are given."""
+        body = payload if isinstance(payload, bytes) else testing.dumps(payload)
+        if headers is None:
+            headers = testing.signed_headers(
+                self.app.config, self.platform, body, url=f"http://localhost{self.path}"
+            )
+        return self.client.post(self.path, data=body, headers=headers)
+
+
+class VapiClient(PlatformClient):
+    """Signed Vapi server messages."""
+
+    platform = "vapi"
+
+    def transfer_request(self, text: str = "", **fields: t.Any) -> TestResponse:
+        """A ``transfer-destination-request``; ``fields`` as for :func:`.testing.vapi_transfer_request`."""
+        return self.post(testing.vapi_transfer_request(text=text, **fields))
+
+    def tool_call(
+        self, name: str, arguments: dict[str, t.Any] | str | None = None, **fields: t.Any
+    ) -> TestResponse:
+        """A ``tool-calls`` message for one tool."""
+        return self.post(testing.vapi_tool_calls(name, arguments, **fields))
+
+    def event(self, event_type: str, **fields: t.Any) -> TestResponse:
+        """Any other server message, such as ``status-update``."""
+        return self.post(testing.vapi_event(event_type, **fields))
+
+
+class SipgateClient(PlatformClient):
+    """sipgate AI Flow events with the app's token."""
+
+    platform = "sipgate"
+
+    def user_speak(self, text: str, **fields: t.Any) -> TestResponse:
+        """The caller said ``text``."""
+        return self.post(testing.sipgate_event("user_speak", text=text, **fields))
+
+    def event(self, event_type: str, **fields: t.Any) -> TestResponse:
+        """Any event, such as ``session_start`` or ``assistant_speech_ended``."""
+        return self.post(testing.sipgate_event(event_type, **fields))
+
+
+class VoiceDockClient(PlatformClient):
+    """Signed VoiceDock webhooks."""
+
+    platform = "voicedock"
+
+    def tool_call(
+        self, name: str, arguments: dict[str, t.Any] | str | None = None, **fields: t.Any
+    ) -> TestResponse:
+        """A ``tool-calls`` webhook for one tool."""
+        return self.post(testing.voicedock_tool_calls(name, arguments, **fields))
+
+    def event(self, event_type: str, **fields: t.Any) -> TestResponse:
+        """Any other event, such as ``status-update``."""
+        return self.post(testing.voicedock_event(event_type, **fields))
+
+
+@pytest.fixture
+def calltransfer_app(request: pytest.FixtureRequest) -> Flask:
+    """The app under test: your ``app`` fixture."""
+    return t.cast(Flask, request.getfixturevalue("app"))
+
+
+@pytest.fixture
+def calltransfer_deliveries() -> t.Iterator[list[tuple[TransferRequest, Destination]]]:
+    """Tool-call transfers the app would have sent to a platform's API, as (request, destination)."""
+    with dry_run() as sent:
+        yield sent
+
+
+@pytest.fixture
+def calltransfer_vapi(calltransfer_app: Flask, calltransfer_deliveries: t.Any) -> VapiClient:
+    """Posts signed Vapi requests to the app."""
+    return VapiClient(calltransfer_app)
+
+
+@pytest.fixture
+def calltransfer_sipgate(calltransfer_app: Flask) -> SipgateClient:
+    """Posts sipgate AI Flow events with the app's token."""
+    return SipgateClient(calltransfer_app)
+
+
+@pytest.fixture
+def calltransfer_voicedock(calltransfer_app: Flask, calltransfer_deliveries: t.Any) -> VoiceDockClient:
+    """Posts signed VoiceDock webhooks to the app."""
+    return VoiceDockClient(calltransfer_app)
+
+
+@pytest.fixture
+def calltransfer_signals(calltransfer_app: Flask) -> t.Iterator[testing.SignalRecorder]:
+    """Every Flask-CallTransfer signal the app sends during the test."""
+    with testing.record_signals(calltransfer_app) as heard:
+        yield heard

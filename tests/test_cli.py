@@ -1,0 +1,214 @@
+"""The flask calltransfer commands, through Flask's CLI runner."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+from flask import Flask
+
+from flask_calltransfer import AssistantDestination
+from flask_calltransfer import CallTransfer
+from flask_calltransfer import NumberDestination
+from flask_calltransfer import SipDestination
+from flask_calltransfer import TransferRequest
+from flask_calltransfer import refuse
+from tests.conftest import SECRET
+from tests.conftest import TOKEN
+from tests.conftest import MakeApp
+from tests.recorder import Recorder
+from tests.recorder import Reply
+
+
+def support_line(make_app: MakeApp, **config: t.Any) -> tuple[Flask, CallTransfer]:
+    transfers = CallTransfer()
+    transfers.add_destination("sales", NumberDestination("+31207948450", message="Connecting you to sales."))
+    transfers.add_destination("pbx", SipDestination("sip:desk@pbx.example.com"))
+
+    @transfers.on_request(platform="vapi", when=lambda call: "pbx" in call.text)
+    def to_pbx(call: TransferRequest) -> str:
+        return "pbx"
+
+    @transfers.on_request
+    def by_keyword(call: TransferRequest) -> str | None:
+        if "sales" in call.text:
+            return "sales"
+        if "closed" in call.text:
+            refuse("We are closed.")
+        return None
+
+    return make_app(transfers, **config)
+
+
+def invoke(app: Flask, *args: str) -> t.Any:
+    return app.test_cli_runner().invoke(args=["calltransfer", *args])
+
+
+def test_routes(make_app: MakeApp) -> None:
+    app, _ = support_line(
+        make_app, CALLTRANSFER_SIPGATE_TOKEN=TOKEN, CALLTRANSFER_VAPI_TOOLS=["transferToHuman"]
+    )
+    result = invoke(app, "routes")
+    assert result.exit_code == 0, result.output
+    assert "POST /calltransfer/vapi" in result.output and "POST /calltransfer/sipgate" in result.output
+    assert (
+        "verification: shared secret" in result.output and "transfer tools transferToHuman" in result.output
+    )
+    assert "to_pbx (platform=vapi; when=" in result.output
+    assert "by_keyword" in result.output
+    assert "sales: number +31207948450 message='Connecting you to sales.'" in result.output
+    assert "pbx: SIP sip:desk@pbx.example.com" in result.output
+
+
+def test_simulate_vapi_shows_the_destination_and_the_reply(make_app: MakeApp) -> None:
+    app, _ = support_line(make_app)
+    result = invoke(app, "simulate", "vapi", "I want sales", "--caller", "+31612345678")
+    assert result.exit_code == 0, result.output
+    assert "Resolved: number +31207948450" in result.output
+    reply = json.loads(result.output[result.output.index("{") :])
+    assert reply["destination"]["number"] == "+31207948450"
+
+
+def test_simulate_refusal_and_sipgate(make_app: MakeApp) -> None:
+    app, _ = support_line(make_app, CALLTRANSFER_SIPGATE_TOKEN=TOKEN)
+    result = invoke(app, "simulate", "vapi", "we are closed?")
+    assert result.exit_code == 0 and "Refused: We are closed." in result.output
+    result = invoke(app, "simulate", "sipgate", "sales please")
+    assert result.exit_code == 0, result.output
+    assert '"type": "speak"' in result.output  # the announcement comes first
+    result = invoke(app, "simulate", "sipgate", "just chatting")
+    assert result.exit_code == 0 and "HTTP 204" in result.output
+
+
+def test_simulate_tool_calls_are_not_sent(make_app: MakeApp, recorder: Recorder) -> None:
+    app, _ = support_line(
+        make_app,
+        CALLTRANSFER_VOICEDOCK_SECRET="vd",
+        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
+        CALLTRANSFER_VOICEDOCK_API_KEY="k",
+        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+    )
+    result = invoke(app, "simulate", "voicedock", "--args", '{"x": 1}')
+    assert result.exit_code == 0, result.output
+    assert "HTTP 200" in result.output and '"tool_call_id"' in result.output
+    assert recorder.received == []
+    app2, transfers = support_line(make_app, CALLTRANSFER_VAPI_TOOLS=["transferToHuman"])
+    result = invoke(app2, "simulate", "vapi", "sales", "--tool", "transferToHuman")
+    assert "Would send through vapi's call-control API: number +31207948450" in result.output
+
+
+def test_simulate_exits_non_zero_when_the_platform_would_reject_the_reply(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+
+    @transfers.on_event("status-update")
+    def broken(event: t.Any) -> dict[str, t.Any]:
+        return {"destination": {"type": "number"}}  # no number: Vapi would reject it
+
+    app, _ = make_app(transfers)
+    result = invoke(app, "simulate", "vapi", "--event", "status-update")
+    assert result.exit_code == 1
+    assert "Problem: The number destination has no number." in result.output
+
+
+def test_simulate_against_a_running_server(make_app: MakeApp) -> None:
+    from tests.servers import gunicorn
+
+    app, _ = make_app()
+    env = {"CALLTRANSFER_VAPI_SECRET": SECRET, "CALLTRANSFER_STORE_URL": "memory://"}
+    with gunicorn("example_app:create_app()", env=env, workers=1) as (host, port):
+        app.config["CALLTRANSFER_VAPI_SECRET"] = SECRET
+        result = invoke(app, "simulate", "vapi", "I want sales", "--url", f"http://{host}:{port}")
+    assert result.exit_code == 0, result.output
+    assert '"number": "+31207948450"' in result.output
+
+
+def test_check_passes_a_good_setup(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    transfers.add_destination("sales", NumberDestination("+31207948450"))
+    transfers.on_request(lambda call: "sales")
+    app, _ = make_app(transfers, CALLTRANSFER_SIPGATE_TOKEN=TOKEN)
+    result = invoke(app, "check")
+    assert result.exit_code == 0, result.output
+    assert "All good: 1 destination(s) checked against vapi, sipgate." in result.output
+
+
+def test_check_finds_broken_destinations(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    transfers.add_destination("sales", NumberDestination("+31207948450"))
+    transfers.add_destination("pbx", SipDestination("sip:desk@pbx.example.com"))
+    transfers.add_destination("hotline", NumberDestination("+31 900 1234567"))  # Dutch premium rate
+    transfers.add_destination("named", NumberDestination("+31207948450", caller_id_name="Sales"))
+    transfers.add_destination("bot", AssistantDestination("Billing"))
+    transfers.on_request(lambda call: "sales")
+    app, _ = make_app(
+        transfers, CALLTRANSFER_SIPGATE_TOKEN=TOKEN, CALLTRANSFER_VAPI_TOOLS=["transferToHuman"]
+    )
+    result = invoke(app, "check")
+    assert result.exit_code == 1
+    assert "Directory entry 'pbx' on sipgate: sipgate cannot transfer to a sip destination." in result.output
+    assert "Directory entry 'hotline': +319001234567 is a premium rate number" in result.output
+    assert (
+        "Directory entry 'named' on vapi: vapi cannot carry the destination's caller_id_name."
+        in result.output
+    )
+    assert (
+        "Directory entry 'bot' on vapi: vapi cannot transfer to an assistant (live call control)"
+        in result.output
+    )
+    assert "Directory entry 'sales'" not in result.output
+
+
+def test_check_finds_configuration_problems(make_app: MakeApp) -> None:
+    app, _ = make_app(CALLTRANSFER_VERIFY_REQUESTS=False)
+    result = invoke(app, "check")
+    assert result.exit_code == 1
+    assert "CALLTRANSFER_VERIFY_REQUESTS is False" in result.output
+    assert "No @transfers.on_request handler is registered" in result.output
+    assert "CALLTRANSFER_VOICEDOCK_TOOLS is empty" in result.output
+
+
+def test_tool_prints_and_applies(make_app: MakeApp, recorder: Recorder) -> None:
+    transfers = CallTransfer()
+    transfers.add_destination("sales", NumberDestination("+31207948450", description="Sales"))
+    app, _ = make_app(
+        transfers,
+        CALLTRANSFER_VOICEDOCK_SECRET="vd",
+        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
+        CALLTRANSFER_VOICEDOCK_API_KEY="k",
+        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+        CALLTRANSFER_VAPI_API_KEY="vapi-private",
+        CALLTRANSFER_VAPI_API_URL=recorder.url,
+    )
+    result = invoke(app, "tool", "voicedock")
+    assert result.exit_code == 0
+    assert json.loads(result.output)["destinations"][0]["number"] == "+31207948450"
+    recorder.script("/assistants/a-1", Reply(body={"llm_config": {"model": "m"}}))
+    result = invoke(app, "tool", "voicedock", "--apply", "a-1")
+    assert result.exit_code == 0 and "Installed on assistant a-1." in result.output
+    assert recorder.received[-1].json["llm_config"]["tools"][0]["type"] == "transfer_call"
+    recorder.script("/tool", Reply(body={"id": "tool-9"}))
+    recorder.script("/assistant/a-2", Reply(body={"model": {"provider": "openai", "toolIds": ["t-1"]}}))
+    result = invoke(app, "tool", "vapi", "--name", "routeCall", "--apply", "a-2")
+    assert result.exit_code == 0, result.output
+    created, _, patched = recorder.received[-3:]
+    assert created.json["type"] == "transferCall" and created.json["function"]["name"] == "routeCall"
+    assert created.headers["Authorization"] == "Bearer vapi-private"
+    assert patched.json == {"model": {"provider": "openai", "toolIds": ["t-1", "tool-9"]}}
+
+
+def test_tool_apply_failure_is_reported(make_app: MakeApp) -> None:
+    app, _ = make_app()
+    result = invoke(app, "tool", "voicedock", "--apply", "a-1")
+    assert result.exit_code == 1
+    assert "CALLTRANSFER_VOICEDOCK_API_KEY" in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [("simulate", "sipgate", "x"), ("simulate", "vapi", "--tool", "t", "--args", "{bad")]
+)
+def test_simulate_usage_errors(make_app: MakeApp, args: tuple[str, ...]) -> None:
+    app, _ = make_app()
+    result = invoke(app, *args)
+    assert result.exit_code != 0
+    assert "not enabled" in result.output or "not valid JSON" in result.output
