@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_calltransfer import CallTransfer
+from flask_calltransfer import TransferRequest
 from flask_calltransfer import testing
 from tests.recorder import Recorder
 
@@ -25,6 +26,18 @@ def payload_bytes(name: str) -> bytes:
 
 def payload(name: str) -> t.Any:
     return json.loads(payload_bytes(name))
+
+
+def capture(transfers: CallTransfer, answer: t.Any = None) -> list[TransferRequest]:
+    """Register a handler that records each request and answers ``answer``; returns the record."""
+    seen: list[TransferRequest] = []
+
+    @transfers.on_request
+    def record(call: TransferRequest) -> t.Any:
+        seen.append(call)
+        return answer
+
+    return seen
 
 
 class MakeApp(t.Protocol):

@@ -12,27 +12,16 @@ from flask_calltransfer import CallTransfer
 from flask_calltransfer import NumberDestination
 from flask_calltransfer import PlatformEvent
 from flask_calltransfer import SipDestination
-from flask_calltransfer import TransferRequest
 from flask_calltransfer import refuse
 from flask_calltransfer import testing
 from tests.conftest import TOKEN
 from tests.conftest import MakeApp
 from tests.conftest import Sipgate
+from tests.conftest import capture
 from tests.conftest import payload_bytes
 
 SESSION = "550e8400-e29b-41d4-a716-446655440000"
 REFUSAL = "I'm sorry, I can't transfer your call right now."
-
-
-def capture(transfers: CallTransfer, answer: t.Any = None) -> list[TransferRequest]:
-    seen: list[TransferRequest] = []
-
-    @transfers.on_request
-    def record(call: TransferRequest) -> t.Any:
-        seen.append(call)
-        return answer
-
-    return seen
 
 
 def make(make_app: MakeApp, transfers: CallTransfer | None = None, **config: t.Any) -> tuple[Flask, Sipgate]:

@@ -16,19 +16,9 @@ from flask_calltransfer import TransferRequest
 from flask_calltransfer import testing
 from tests.conftest import MakeApp
 from tests.conftest import Vapi
+from tests.conftest import capture
 from tests.conftest import payload
 from tests.conftest import payload_bytes
-
-
-def capture(transfers: CallTransfer, answer: t.Any = None) -> list[TransferRequest]:
-    seen: list[TransferRequest] = []
-
-    @transfers.on_request
-    def record(call: TransferRequest) -> t.Any:
-        seen.append(call)
-        return answer
-
-    return seen
 
 
 def test_doc_sample_unwrapped_is_accepted(transfers: CallTransfer, vapi: Vapi) -> None:
