@@ -271,8 +271,15 @@ def config_fallback_name(key: str, name: str) -> str:
 
 def store_url_invalid(key: str, url: object) -> str:
     return (
-        f"{key} must be 'memory://', 'sqlite:///relative/path.sqlite3' (in the instance folder) or"
-        f" 'sqlite:////absolute/path.sqlite3', not {_show(url)}."
+        f"{key} must be 'memory://', 'sqlite:///relative/path.sqlite3' (in the instance folder),"
+        f" 'sqlite:////absolute/path.sqlite3' or 'redis://host:6379/0', not {_show(url)}."
+    )
+
+
+def store_needs_redis(key: str) -> str:
+    return (
+        f"{key} names a Redis store, but the redis package is not installed:"
+        " pip install 'Flask-CallTransfer[redis]'."
     )
 
 

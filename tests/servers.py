@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,4 +72,27 @@ def gunicorn(app: str, *, env: dict[str, str], workers: int = 2) -> t.Iterator[t
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        log.close()
+
+
+@contextlib.contextmanager
+def redis_server() -> t.Iterator[str]:
+    """Run a real redis-server on a free loopback port, without persistence; yields its URL."""
+    if shutil.which("redis-server") is None:
+        raise RuntimeError(
+            "redis-server is not installed. Install Debian's redis-server package (.ci/run does)."
+        )
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        wait_for_port(port, process, log)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
         log.close()

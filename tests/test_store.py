@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pathlib
+import time
 import typing as t
 
 import pytest
@@ -15,6 +16,8 @@ from flask_calltransfer.store import MemoryStore
 from flask_calltransfer.store import SqliteStore
 from flask_calltransfer.store import Store
 from flask_calltransfer.store import from_url
+from flask_calltransfer.store.redis import RedisStore
+from tests.servers import redis_server
 
 
 class Clock:
@@ -25,14 +28,78 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(scope="module")
+def redis_url() -> t.Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+class RedisClock(Clock):
+    """Redis keeps time itself: moving this clock waits instead, so expiries are tested for real."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+
+    @property  # type: ignore[override]
+    def now(self) -> float:
+        return self._now
+
+    @now.setter
+    def now(self, value: float) -> None:
+        time.sleep(max(0.0, value - self._now) * REDIS_TIME_SCALE)
+        self._now = value
+
+
+#: Redis expiries in the tests are scaled down, so waiting for them stays short.
+REDIS_TIME_SCALE = 0.05
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def backend(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> tuple[Store, Clock]:
-    clock = Clock()
-    store: Store = (
-        MemoryStore(clock=clock) if request.param == "memory" else SqliteStore(tmp_path / "s.db", clock=clock)
-    )
+    clock: Clock
+    store: Store
+    if request.param == "redis":
+        clock = RedisClock()
+        store = ScaledRedis(RedisStore.from_url(request.getfixturevalue("redis_url")))
+        store.client.flushdb()  # type: ignore[attr-defined]
+    else:
+        clock = Clock()
+        store = (
+            MemoryStore(clock=clock)
+            if request.param == "memory"
+            else SqliteStore(tmp_path / "s.db", clock=clock)
+        )
     request.addfinalizer(store.close)
     return store, clock
+
+
+class ScaledRedis(Store):
+    """A RedisStore whose expiries are scaled like RedisClock's waits."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.client = store.client
+
+    def _ttl(self, ttl: float | None) -> float | None:
+        return None if ttl is None else ttl * REDIS_TIME_SCALE
+
+    def get(self, key: str) -> str | None:
+        return self.store.get(key)
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        self.store.set(key, value, ttl=self._ttl(ttl))
+
+    def delete(self, key: str) -> None:
+        self.store.delete(key)
+
+    def pop(self, key: str) -> str | None:
+        return self.store.pop(key)
+
+    def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        return self.store.incr(key, amount, ttl=self._ttl(ttl))
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def test_get_set_delete(backend: tuple[Store, Clock]) -> None:
@@ -129,7 +196,7 @@ def test_from_url(tmp_path: pathlib.Path) -> None:
     assert isinstance(relative, SqliteStore) and relative.path == tmp_path / "data" / "t.db"
     absolute = from_url(f"sqlite:///{tmp_path}/abs.db", instance_path="/elsewhere")
     assert isinstance(absolute, SqliteStore) and absolute.path == tmp_path / "abs.db"
-    for bad in ("redis://localhost", "sqlite://", "sqlite:///", "postgres://x"):
+    for bad in ("redis://localhost:port", "sqlite://", "sqlite:///", "postgres://x"):
         with pytest.raises(ConfigurationError, match="CALLTRANSFER_STORE_URL"):
             from_url(bad, instance_path=str(tmp_path))
 
@@ -168,3 +235,35 @@ def test_store_url_config(tmp_path: pathlib.Path) -> None:
     bad.config.update(CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL="mongodb://x")
     with pytest.raises(ConfigurationError, match="CALLTRANSFER_STORE_URL"):
         CallTransfer(bad)
+
+
+def _hammer_redis(url: str, rounds: int, queue: t.Any) -> None:
+    store = RedisStore.from_url(url)
+    results = [store.incr("counter") for _ in range(rounds)]
+    popped = [store.pop(f"item-{i}") for i in range(20)]
+    queue.put((results, [p for p in popped if p is not None]))
+
+
+def test_redis_incr_and_pop_are_atomic_across_processes(redis_url: str) -> None:
+    seed = RedisStore.from_url(redis_url)
+    seed.client.flushdb()
+    for i in range(20):
+        seed.set(f"item-{i}", str(i))
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_hammer_redis, args=(redis_url, 100, queue)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    outcomes = [queue.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(n for results, _ in outcomes for n in results) == list(range(1, 401))
+    assert sorted(int(v) for _, values in outcomes for v in values) == list(range(20))
+
+
+def test_redis_url_selects_the_redis_store(redis_url: str, tmp_path: pathlib.Path) -> None:
+    store = from_url(redis_url, instance_path=str(tmp_path))
+    assert isinstance(store, RedisStore)
+    store.set("k", "v", ttl=60)
+    assert store.client.get("calltransfer:k") == "v"
+    assert 0 < store.client.pttl("calltransfer:k") <= 60000

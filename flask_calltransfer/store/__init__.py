@@ -15,12 +15,21 @@ DEFAULT_URL = "sqlite:///calltransfer.sqlite3"
 
 
 def from_url(url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL") -> Store:
-    """Build the store a URL names: ``memory://`` or ``sqlite:///path``.
+    """Build the store a URL names: ``memory://``, ``sqlite:///path`` or ``redis://host/db``.
 
     Relative SQLite paths are taken from ``instance_path``.
     """
     if url == "memory://":
         return MemoryStore()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore
+
+        try:
+            return RedisStore.from_url(url)
+        except ImportError:
+            raise ConfigurationError(messages.store_needs_redis(key), key=key) from None
+        except ValueError as exc:
+            raise ConfigurationError(messages.store_url_invalid(key, url) + f" ({exc})", key=key) from None
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if not path or path.endswith("/"):

@@ -1,0 +1,68 @@
+"""A Redis store, for several machines sharing state."""
+
+from __future__ import annotations
+
+import typing as t
+
+from .base import Store
+
+if t.TYPE_CHECKING:
+    import redis as redis_module
+
+# INCRBY and the expiry of a new key in one step: Redis runs a script atomically.
+_INCR = """
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if value == tonumber(ARGV[1]) and ARGV[2] ~= '' then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value
+"""
+
+
+def _milliseconds(ttl: float | None) -> int | None:
+    # Redis expiries are whole milliseconds and at least one.
+    return None if ttl is None else max(1, int(ttl * 1000))
+
+
+class RedisStore(Store):
+    """Keeps entries in Redis (6.2 or newer), shared by every worker on every machine.
+
+    ``redis://host:6379/0`` (or ``rediss://``, ``unix://``) in ``CALLTRANSFER_STORE_URL``; install
+    the ``redis`` extra. :meth:`pop` is ``GETDEL`` and :meth:`incr` a server-side script, so both
+    are atomic across machines. Keys are prefixed with ``calltransfer:``.
+    """
+
+    def __init__(self, client: redis_module.Redis, *, prefix: str = "calltransfer:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._incr = client.register_script(_INCR)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        import redis
+
+        return cls(
+            redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+        )
+
+    def get(self, key: str) -> str | None:
+        return t.cast("str | None", self.client.get(self.prefix + key))
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        self.client.set(self.prefix + key, value, px=_milliseconds(ttl))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(self.prefix + key)
+
+    def pop(self, key: str) -> str | None:
+        return t.cast("str | None", self.client.getdel(self.prefix + key))
+
+    def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        expiry = _milliseconds(ttl)
+        return int(self._incr(keys=[self.prefix + key], args=[amount, "" if expiry is None else expiry]))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"<RedisStore {self.prefix!r}>"
