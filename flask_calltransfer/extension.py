@@ -653,6 +653,11 @@ class CallTransfer:
             signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
             return platform.render(call, exc)
         elapsed = time.perf_counter() - started
+        if signals.transfer_outcome.receivers and call.call_id:
+            # Remembered so that the end of the call can be reported as this transfer's outcome.
+            self._state().services.store.set(
+                self._outcome_key(call.platform, call.call_id), "1", ttl=6 * 3600
+            )
         logger.info(
             "Transfer %s on %s resolved to %s by %s in %.1f ms.",
             call.call_id,
@@ -671,9 +676,31 @@ class CallTransfer:
         signals.transfer_refused.send(app, call=call, reason=reason)
         return platform.render(call, TransferRefused(reason))
 
+    @staticmethod
+    def _outcome_key(platform: str, call_id: str) -> str:
+        return f"outcome:{platform}:{call_id}"
+
+    def _report_outcome(self, app: Flask, platform: Platform, event: PlatformEvent) -> None:
+        # Outcomes are tracked only while someone listens: it costs a store write per transfer.
+        if not signals.transfer_outcome.receivers or not event.call_id:
+            return
+        found = platform.outcome(event)
+        if found is None:
+            return
+        store = self._state().services.store
+        key = self._outcome_key(platform.name, event.call_id)
+        transferred = store.pop(key) is not None
+        # Several events may tell of one transfer (Vapi's transfer-update, then the call's end):
+        # the first one is reported, on whichever worker it arrives.
+        if (found.definite or transferred) and store.incr(key + ":reported", ttl=6 * 3600) == 1:
+            signals.transfer_outcome.send(
+                app, platform=platform.name, call_id=event.call_id, outcome=found.outcome, detail=found.detail
+            )
+
     def _event(self, app: Flask, platform: Platform, event: PlatformEvent) -> Response:
         """Answer an event that is not a transfer request."""
         signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
+        self._report_outcome(app, platform, event)
         owed = platform.owed(event)
         if owed is not None:
             return owed

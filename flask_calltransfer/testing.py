@@ -491,6 +491,7 @@ ALL_SIGNALS: tuple[NamedSignal, ...] = (
     _signals.transfer_failed,
     _signals.request_rejected,
     _signals.event_received,
+    _signals.transfer_outcome,
 )
 
 

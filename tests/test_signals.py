@@ -105,4 +105,5 @@ def test_signal_names_are_kebab_case() -> None:
         "transfer-failed",
         "request-rejected",
         "event-received",
+        "transfer-outcome",
     }

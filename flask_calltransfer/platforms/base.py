@@ -37,6 +37,27 @@ if t.TYPE_CHECKING:
 Outcome = Destination | TransferRefused | DeliveryFailed
 
 
+class TransferOutcome(t.NamedTuple):
+    """How a transfer ended, read from a platform's event.
+
+    .. versionadded:: 0.1
+    """
+
+    #: One of :data:`OUTCOMES`.
+    outcome: str
+    #: The platform's own word for it.
+    detail: str
+    #: Whether the event is about a transfer for sure (else it counts only for calls this app
+    #: transferred).
+    definite: bool
+
+
+#: The outcome vocabulary shared by every platform.
+OUTCOMES: t.Final[frozenset[str]] = frozenset(
+    {"connected", "busy", "no-answer", "failed", "caller-hung-up", "unknown"}
+)
+
+
 class Inbound:
     """The parts of an HTTP request a platform may look at. Built by the view.
 
@@ -185,6 +206,14 @@ class Platform(abc.ABC):
     def render_failure(self) -> Response:
         """The answer when something unexpected broke: valid for any event of this platform."""
         return self.render(_FAILED_CALL, TransferRefused(self.settings.refusal_message))
+
+    def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
+        """How a transfer ended, if ``event`` reports it: ``(outcome, detail, definite)``.
+
+        ``definite`` outcomes are reported for any call; the others (a call that simply ended)
+        only for calls this app transferred. The default reads nothing.
+        """
+        return None
 
     def owed(self, item: TransferRequest | PlatformEvent) -> Response | None:
         """An answer an earlier request left for this call, to send instead of routing again.

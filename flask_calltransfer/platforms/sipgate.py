@@ -36,6 +36,7 @@ from ..security import SharedSecretVerifier
 from .base import Inbound
 from .base import Outcome
 from .base import Platform
+from .base import TransferOutcome
 from .base import json_response
 
 if t.TYPE_CHECKING:
@@ -278,6 +279,12 @@ class SipgatePlatform(Platform):
         if reply is None or event.type == "session_end":
             return no_content()
         return json_response(reply)
+
+    def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
+        # AI Flow reports nothing about a transfer; the session simply ends once the call has left.
+        if event.type == "session_end":
+            return TransferOutcome("unknown", "session_end", False)
+        return None
 
     def render_failure(self) -> Response:
         return no_content()

@@ -43,6 +43,7 @@ from ..security import Verifier
 from ..security import placeholders
 from .base import Inbound
 from .base import Outcome
+from .base import TransferOutcome
 from .base import json_response
 from .toolcalls import TOOL_CALLS_EVENT
 from .toolcalls import ToolCallPlatform
@@ -52,6 +53,16 @@ if t.TYPE_CHECKING:
     from .base import Services
 
 TRANSFER_EVENT = "transfer-destination-request"
+
+#: Vapi's ``endedReason`` values that tell how a transfer went.
+_ENDED_REASONS = {
+    "assistant-forwarded-call": "connected",
+    "call.ringing.hook-executed-transfer": "connected",
+    "call.forwarding.operator-busy": "busy",
+    "call.forwarding.no-answer": "no-answer",
+    "call.in-progress.error-transfer-failed": "failed",
+    "customer-ended-call-during-transfer": "caller-hung-up",
+}
 
 
 # Request schemas: only the fields a TransferRequest uses are validated. The artifact's message
@@ -429,6 +440,22 @@ class VapiPlatform(ToolCallPlatform):
 
     def render_failure(self) -> Response:
         return json_response({"error": self.settings.refusal_message})
+
+    def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
+        if event.type == "transfer-update":
+            return TransferOutcome("connected", "transfer-update", True)
+        if event.type != "status-update" or event.payload.get("status") != "ended":
+            return None
+        reason = event.payload.get("endedReason")
+        if not isinstance(reason, str):
+            return TransferOutcome("unknown", "ended", False)
+        if reason in _ENDED_REASONS:
+            return TransferOutcome(_ENDED_REASONS[reason], reason, True)
+        if "forward" in reason or "transfer" in reason:
+            return TransferOutcome("failed", reason, True)
+        if reason == "customer-ended-call":
+            return TransferOutcome("caller-hung-up", reason, False)
+        return TransferOutcome("unknown", reason, False)
 
     def check(self, destination: Destination) -> None:
         """Raise :class:`UnsupportedDestination` if Vapi cannot carry ``destination``."""

@@ -32,6 +32,7 @@ from ..models import TransferRequest
 from ..schemas import FastLoader
 from ..security import HmacVerifier
 from .base import Inbound
+from .base import TransferOutcome
 from .base import json_response
 from .toolcalls import TOOL_CALLS_EVENT
 from .toolcalls import ToolCallPlatform
@@ -218,6 +219,18 @@ class VoiceDockPlatform(ToolCallPlatform):
 
     def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
         return json_response(reply if reply is not None else {})
+
+    def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
+        status = event.payload.get("status")
+        if event.type == "status-update" and status == "transferred":
+            return TransferOutcome("connected", status, True)
+        if event.type == "status-update" and status in ("failed", "ended-with-error"):
+            return TransferOutcome("failed", status, False)
+        if event.type == "end-of-call-report":
+            reason = event.payload.get("end_reason")
+            reason = reason if isinstance(reason, str) else "ended"
+            return TransferOutcome("caller-hung-up" if reason == "user_hangup" else "unknown", reason, False)
+        return None
 
     def render_failure(self) -> Response:
         return json_response({"error": self.settings.refusal_message})
