@@ -1,13 +1,15 @@
 """The support line's routing rules: VIP callers to the PBX, departments by tool argument or
-keyword, and technical support only in office hours (Amsterdam time), with voicemail after."""
+keyword, and technical support in office hours (Amsterdam time, engineers taking turns), with
+voicemail after."""
 
 from __future__ import annotations
 
 import datetime
 import os
-import zoneinfo
 
+from flask_calltransfer import BusinessHours
 from flask_calltransfer import CallTransfer
+from flask_calltransfer import DestinationPool
 from flask_calltransfer import NumberDestination
 from flask_calltransfer import SipDestination
 from flask_calltransfer import TransferRequest
@@ -29,6 +31,12 @@ transfers.add_destination(
     "support",
     NumberDestination(
         "+31 20 794 8452", message="Connecting you to technical support.", description="Faults"
+    ),
+)
+transfers.add_destination(
+    "support-2",
+    NumberDestination(
+        "+31 20 794 8453", message="Connecting you to technical support.", description="Faults"
     ),
 )
 transfers.add_destination(
@@ -60,25 +68,29 @@ def vip(call: TransferRequest) -> SipDestination:
     )
 
 
-#: Technical support is staffed on weekdays in these hours; ``SUPPORT_LINE_HOURS=always`` opens it
-#: round the clock (the end-to-end tests use that).
-OFFICE = zoneinfo.ZoneInfo("Europe/Amsterdam")
-OPENING, CLOSING = datetime.time(8, 0), datetime.time(18, 0)
+#: Technical support is staffed on weekdays, Amsterdam time, except on public holidays;
+#: ``SUPPORT_LINE_HOURS=always`` opens it round the clock (the end-to-end tests use that).
+SUPPORT_HOURS = BusinessHours(
+    {"mon-fri": "08:00-18:00"},
+    timezone="Europe/Amsterdam",
+    holidays=["2026-12-25", "2026-12-26", "2027-01-01"],
+)
+#: Two support engineers take turns, across every worker, through the app's store.
+SUPPORT_DESK = DestinationPool("support", ["support", "support-2"])
 VOICEMAIL = "support-voicemail"
 
 
 def support_is_open(now: datetime.datetime | None = None) -> bool:
-    if os.environ.get("SUPPORT_LINE_HOURS") == "always":
-        return True
-    local = (now or datetime.datetime.now(tz=OFFICE)).astimezone(OFFICE)
-    return local.weekday() < 5 and OPENING <= local.time() < CLOSING
+    return os.environ.get("SUPPORT_LINE_HOURS") == "always" or SUPPORT_HOURS.is_open(now)
 
 
 def staffed(department: str) -> str:
-    """The department, or the support voicemail when technical support is closed."""
-    if department == "support" and not support_is_open():
+    """The department; for support, the engineer whose turn it is, or voicemail after hours."""
+    if department != "support":
+        return department
+    if not support_is_open():
         return VOICEMAIL
-    return department
+    return str(SUPPORT_DESK.next())
 
 
 @transfers.on_request(when=lambda call: bool(call.arguments))

@@ -28,12 +28,16 @@ from .platforms import Platform
 from .platforms import SipgatePlatform
 from .platforms import VapiPlatform
 from .platforms import VoiceDockPlatform
+from .routing import BusinessHours
+from .routing import DestinationPool
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_PLATFORMS",
     "AssistantDestination",
+    "BusinessHours",
+    "DestinationPool",
     "CallTransfer",
     "CallTransferError",
     "ConfigurationError",
