@@ -273,3 +273,53 @@ def tool(platform: str, name: str, assistant_id: str | None) -> None:
     except (ApiError, RuntimeError, KeyError) as exc:
         raise click.ClickException(f"The tool was not installed: {exc}") from None
     click.echo(f"Installed on assistant {assistant_id}.")
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _since(text: str) -> float:
+    try:
+        return float(text[:-1]) * _UNITS[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise click.BadParameter(f"{text!r} is not a period such as 30m, 12h or 7d.") from None
+
+
+@cli.command("stats")
+@click.option("--since", default="7d", show_default=True, help="How far back: 30m, 12h, 7d, 4w.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def stats(since: str, as_json: bool) -> None:
+    """Transfer figures from the transfer log (CALLTRANSFER_LOG_TRANSFERS)."""
+    import time
+
+    from .analytics import stats as figures
+
+    log = _state().transfer_log
+    if log is None:
+        raise click.ClickException(
+            "The transfer log is off. Set CALLTRANSFER_LOG_TRANSFERS = True to record transfers."
+        )
+    report = figures(log.records(since=time.time() - _since(since)))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"Transfer requests in the last {since}: {report['requests']}")
+    click.echo(
+        f"  transferred {report['transferred']}, refused {report['refused']}"
+        f" ({report['refusal_rate']:.1%}), failures {report['failure_rate']:.1%}"
+        + (f" {report['failures_by_stage']}" if report["failures_by_stage"] else "")
+    )
+    for title, key in (
+        ("By destination", "by_destination"),
+        ("By platform", "by_platform"),
+        ("Outcomes", "outcomes"),
+    ):
+        click.echo(f"{title}:")
+        for name, count in report[key].items():
+            click.echo(f"  {name}: {count}")
+        if not report[key]:
+            click.echo("  none")
+    latency = report["latency_ms"]
+    if latency:
+        parts = ", ".join(f"{name} {latency[name]:.1f} ms" for name in ("p50", "p90", "p99"))
+        click.echo(f"Handler latency: {parts}")

@@ -17,6 +17,7 @@ from . import config as cfg
 from . import messages
 from . import phone
 from . import signals
+from .analytics import TransferLog
 from .clients import HttpClient
 from .clients import HttpSettings
 from .clients import VapiApiClient
@@ -106,6 +107,8 @@ class _State:
     services: Services
     #: Seconds the handlers may take, by platform name.
     timeouts: dict[str, float]
+    #: The transfer log, when ``CALLTRANSFER_LOG_TRANSFERS`` is on.
+    transfer_log: TransferLog | None = None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -220,7 +223,18 @@ class CallTransfer:
         )
         if not settings.verify:
             logger.warning(messages.verification_disabled())
-        app.extensions["calltransfer"] = _State(self, settings, platforms, fallback, services, timeouts)
+        transfer_log = None
+        if cfg.get_bool(app.config, cfg.LOG_TRANSFERS):
+            transfer_log = TransferLog(
+                store,
+                retention=t.cast(float, cfg.get_number(app.config, cfg.LOG_RETENTION)),
+                callers=cfg.get_choice(app.config, cfg.LOG_CALLERS, ("mask", "hash")),
+                salt=str(app.secret_key or ""),
+            )
+            transfer_log.connect(app)
+        app.extensions["calltransfer"] = _State(
+            self, settings, platforms, fallback, services, timeouts, transfer_log
+        )
         app.register_blueprint(views.make_blueprint(platforms), url_prefix=settings.url_prefix or None)
         from .cli import cli
 

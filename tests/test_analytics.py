@@ -1,0 +1,113 @@
+"""The transfer log and flask calltransfer stats."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from flask_calltransfer import CallTransfer
+from flask_calltransfer import TransferRequest
+from flask_calltransfer import refuse
+from flask_calltransfer import testing
+from flask_calltransfer.analytics import TransferLog
+from flask_calltransfer.analytics import stats
+from flask_calltransfer.store import MemoryStore
+from tests.conftest import MakeApp
+from tests.conftest import Vapi
+
+
+def busy_line(make_app: MakeApp, **config: object) -> tuple[object, Vapi]:
+    transfers = CallTransfer()
+
+    @transfers.on_request
+    def route(call: TransferRequest) -> str | None:
+        if "closed" in call.text:
+            refuse("Closed.")
+        if "crash" in call.text:
+            raise RuntimeError("bug")
+        return "+31207948450" if "sales" in call.text else "+31207948451"
+
+    app, _ = make_app(transfers, CALLTRANSFER_LOG_TRANSFERS=True, SECRET_KEY="k", **config)
+    return app, Vapi(app.test_client())
+
+
+def test_log_records_decisions_and_outcomes(make_app: MakeApp) -> None:
+    app, vapi = busy_line(make_app)
+    for index, text in enumerate(["sales", "sales", "billing", "closed", "crash"]):
+        vapi.ask(text=text, call_id=f"c{index}", caller="+31612345678")
+    vapi.post(
+        testing.vapi_event(
+            "status-update", call_id="c0", status="ended", endedReason="assistant-forwarded-call"
+        )
+    )
+    vapi.post(
+        testing.vapi_event(
+            "status-update", call_id="c1", status="ended", endedReason="call.forwarding.operator-busy"
+        )
+    )
+    log = app.extensions["calltransfer"].transfer_log
+    with app.app_context():
+        records = log.records()
+    assert [r["kind"] for r in records] == [
+        "resolved",
+        "resolved",
+        "resolved",
+        "refused",
+        "failed",
+        "refused",
+        "outcome",
+        "outcome",
+    ]
+    assert all(r.get("caller") in (None, "+3161****678") for r in records)
+    figures = stats(records)
+    assert figures["requests"] == 5 and figures["transferred"] == 3 and figures["refused"] == 2
+    assert figures["refusal_rate"] == pytest.approx(0.4)
+    assert figures["failures_by_stage"] == {"handler": 1}
+    assert figures["by_destination"] == {"number +3120****450": 2, "number +3120****451": 1}
+    assert figures["outcomes"] == {"connected": 1, "busy": 1}
+    assert set(figures["latency_ms"]) == {"p50", "p90", "p99", "mean"}
+
+
+def test_callers_can_be_hashed() -> None:
+    log = TransferLog(MemoryStore(), retention=60, callers="hash", salt="k")
+    assert log.caller("+31612345678") == log.caller("+31612345678") != log.caller("+31612345679")
+    assert log.caller("+31612345678").startswith("h:") and "3161" not in log.caller("+31612345678")
+
+
+def test_retention_expires_records() -> None:
+    now = [1000.0]
+    log = TransferLog(MemoryStore(clock=lambda: now[0]), retention=60)
+    log.add({"kind": "refused", "at": 1})
+    now[0] += 61
+    log.add({"kind": "refused", "at": 2})
+    assert [r["at"] for r in log.records()] == [2]
+
+
+def test_stats_command(make_app: MakeApp) -> None:
+    app, vapi = busy_line(make_app, CALLTRANSFER_LOG_CALLERS="hash")
+    vapi.ask(text="sales")
+    vapi.ask(text="closed")
+    result = app.test_cli_runner().invoke(args=["calltransfer", "stats", "--since", "1h"])  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert "Transfer requests in the last 1h: 2" in result.output
+    assert "refused 1 (50.0%)" in result.output
+    assert "number +3120****450: 1" in result.output
+    result = app.test_cli_runner().invoke(args=["calltransfer", "stats", "--json"])  # type: ignore[attr-defined]
+    assert json.loads(result.output)["requests"] == 2
+    result = app.test_cli_runner().invoke(args=["calltransfer", "stats", "--since", "soon"])  # type: ignore[attr-defined]
+    assert result.exit_code != 0 and "not a period" in result.output
+
+
+def test_stats_needs_the_log(make_app: MakeApp) -> None:
+    app, _ = make_app()
+    result = app.test_cli_runner().invoke(args=["calltransfer", "stats"])
+    assert result.exit_code == 1 and "CALLTRANSFER_LOG_TRANSFERS" in result.output
+
+
+def test_records_since(make_app: MakeApp) -> None:
+    log = TransferLog(MemoryStore(), retention=3600)
+    log.add({"kind": "refused", "at": time.time() - 7200})
+    log.add({"kind": "refused"})
+    assert len(log.records(since=time.time() - 3600)) == 1
