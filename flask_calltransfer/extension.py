@@ -223,8 +223,12 @@ class CallTransfer:
         )
         if not settings.verify:
             logger.warning(messages.verification_disabled())
+        log_transfers = cfg.get_bool(app.config, cfg.LOG_TRANSFERS)
+        dashboard_tokens = cfg.get_secrets(app.config, cfg.DASHBOARD_TOKEN)
+        if dashboard_tokens and not log_transfers:
+            raise ConfigurationError(messages.dashboard_needs_log(), key=cfg.LOG_TRANSFERS)
         transfer_log = None
-        if cfg.get_bool(app.config, cfg.LOG_TRANSFERS):
+        if log_transfers:
             transfer_log = TransferLog(
                 store,
                 retention=t.cast(float, cfg.get_number(app.config, cfg.LOG_RETENTION)),
@@ -236,6 +240,13 @@ class CallTransfer:
             self, settings, platforms, fallback, services, timeouts, transfer_log
         )
         app.register_blueprint(views.make_blueprint(platforms), url_prefix=settings.url_prefix or None)
+        if dashboard_tokens:
+            from . import dashboard
+
+            app.extensions["calltransfer_dashboard_tokens"] = tuple(
+                token.encode() for token in dashboard_tokens
+            )
+            app.register_blueprint(dashboard.make_blueprint(), url_prefix=settings.url_prefix or None)
         from .cli import cli
 
         if cli.name not in app.cli.commands:

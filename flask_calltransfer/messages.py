@@ -454,3 +454,10 @@ def vapi_api_client_missing() -> str:
         "transfers.vapi_api needs CALLTRANSFER_VAPI_API_KEY. Set it to a private Vapi API key in the"
         " app's configuration."
     )
+
+
+def dashboard_needs_log() -> str:
+    return (
+        "CALLTRANSFER_DASHBOARD_TOKEN is set, but the dashboard shows the transfer log, which is off."
+        " Set CALLTRANSFER_LOG_TRANSFERS = True as well."
+    )
