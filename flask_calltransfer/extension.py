@@ -678,7 +678,7 @@ class CallTransfer:
             signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
             return platform.render(call, exc)
         elapsed = time.perf_counter() - started
-        if signals.transfer_outcome.receivers and call.call_id:
+        if call.call_id and signals.transfer_outcome.has_receivers_for(app):
             # Remembered so that the end of the call can be reported as this transfer's outcome.
             self._state().services.store.set(
                 self._outcome_key(call.platform, call.call_id), "1", ttl=6 * 3600
@@ -707,7 +707,7 @@ class CallTransfer:
 
     def _report_outcome(self, app: Flask, platform: Platform, event: PlatformEvent) -> None:
         # Outcomes are tracked only while someone listens: it costs a store write per transfer.
-        if not signals.transfer_outcome.receivers or not event.call_id:
+        if not event.call_id or not signals.transfer_outcome.has_receivers_for(app):
             return
         found = platform.outcome(event)
         if found is None:
