@@ -140,6 +140,14 @@ def recorder() -> t.Iterator[Recorder]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def api() -> t.Iterator[Recorder]:
+    """A recording stand-in for the platforms' APIs shared by a module's end-to-end tests."""
+    server = Recorder()
+    yield server
+    server.stop()
+
+
 # Privacy: every line the package logs during the whole run is scanned at the end -----------------
 
 #: Secrets the tests configure; none may ever reach a log line.

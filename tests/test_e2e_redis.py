@@ -23,13 +23,6 @@ Address = tuple[str, int]
 
 
 @pytest.fixture(scope="module")
-def api() -> t.Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def servers(api: Recorder) -> t.Iterator[tuple[Address, Address]]:
     with redis_server() as url:
         env = {

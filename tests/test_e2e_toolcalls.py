@@ -23,13 +23,6 @@ VAPI_SECRET = "e2e-vapi-secret"
 
 
 @pytest.fixture(scope="module")
-def api() -> t.Iterator[Recorder]:
-    server = Recorder()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def server(api: Recorder, tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[tuple[str, int]]:
     database = pathlib.Path(tmp_path_factory.mktemp("store")) / "calltransfer.sqlite3"
     env = {

@@ -151,21 +151,30 @@ def test_incr(backend: tuple[Store, Clock]) -> None:
     assert store.get("n") is None
 
 
-def _hammer(path: str, rounds: int, queue: t.Any) -> None:
-    store = SqliteStore(path)
+def _open(kind: str, where: str) -> Store:
+    return SqliteStore(where) if kind == "sqlite" else RedisStore.from_url(where)
+
+
+def _hammer(kind: str, where: str, rounds: int, queue: t.Any) -> None:
+    store = _open(kind, where)
     results = [store.incr("counter") for _ in range(rounds)]
     popped = [store.pop(f"item-{i}") for i in range(20)]
     queue.put((results, [p for p in popped if p is not None]))
 
 
-def test_sqlite_incr_and_pop_are_atomic_across_processes(tmp_path: pathlib.Path) -> None:
-    path = str(tmp_path / "shared.db")
-    seed = SqliteStore(path)
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_incr_and_pop_are_atomic_across_processes(
+    kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest
+) -> None:
+    where = str(tmp_path / "shared.db") if kind == "sqlite" else request.getfixturevalue("redis_url")
+    seed = _open(kind, where)
+    if isinstance(seed, RedisStore):
+        seed.client.flushdb()
     for i in range(20):
         seed.set(f"item-{i}", str(i))
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    workers = [context.Process(target=_hammer, args=(path, 100, queue)) for _ in range(4)]
+    workers = [context.Process(target=_hammer, args=(kind, where, 100, queue)) for _ in range(4)]
     for worker in workers:
         worker.start()
     outcomes = [queue.get(timeout=60) for _ in workers]
@@ -235,30 +244,6 @@ def test_store_url_config(tmp_path: pathlib.Path) -> None:
     bad.config.update(CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL="mongodb://x")
     with pytest.raises(ConfigurationError, match="CALLTRANSFER_STORE_URL"):
         CallTransfer(bad)
-
-
-def _hammer_redis(url: str, rounds: int, queue: t.Any) -> None:
-    store = RedisStore.from_url(url)
-    results = [store.incr("counter") for _ in range(rounds)]
-    popped = [store.pop(f"item-{i}") for i in range(20)]
-    queue.put((results, [p for p in popped if p is not None]))
-
-
-def test_redis_incr_and_pop_are_atomic_across_processes(redis_url: str) -> None:
-    seed = RedisStore.from_url(redis_url)
-    seed.client.flushdb()
-    for i in range(20):
-        seed.set(f"item-{i}", str(i))
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    workers = [context.Process(target=_hammer_redis, args=(redis_url, 100, queue)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    outcomes = [queue.get(timeout=60) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
-    assert sorted(n for results, _ in outcomes for n in results) == list(range(1, 401))
-    assert sorted(int(v) for _, values in outcomes for v in values) == list(range(20))
 
 
 def test_redis_url_selects_the_redis_store(redis_url: str, tmp_path: pathlib.Path) -> None:
