@@ -111,6 +111,10 @@ class _State:
     transfer_log: TransferLog | None = None
 
 
+#: How long a transfer waits for its outcome, and an outcome is remembered as reported.
+_OUTCOME_TTL = 6 * 3600
+
+
 @functools.lru_cache(maxsize=4096)
 def _shorthand(text: str, region: str | None) -> Destination:
     # Parsing a number with phonenumbers costs more than the rest of a request; handlers return
@@ -261,9 +265,6 @@ class CallTransfer:
                 for name, cls in self.platform_classes.items()
                 if not settings.verify or cls.has_credentials(config)
             ]
-            if not names:
-                keys = [key for cls in self.platform_classes.values() for key in cls.credential_keys]
-                raise ConfigurationError(messages.config_no_platform(keys), key=cfg.PLATFORMS)
         else:
             if isinstance(chosen, str) or not isinstance(chosen, (list, tuple, set, frozenset)):
                 raise ConfigurationError(
@@ -277,9 +278,9 @@ class CallTransfer:
                         messages.config_unknown_platform(cfg.PLATFORMS, name, self.platform_classes),
                         key=cfg.PLATFORMS,
                     )
-            if not names:
-                keys = [key for cls in self.platform_classes.values() for key in cls.credential_keys]
-                raise ConfigurationError(messages.config_no_platform(keys), key=cfg.PLATFORMS)
+        if not names:
+            keys = [key for cls in self.platform_classes.values() for key in cls.credential_keys]
+            raise ConfigurationError(messages.config_no_platform(keys), key=cfg.PLATFORMS)
         return {name: self.platform_classes[name].from_config(config, services) for name in names}
 
     def _configured_fallback(self, value: object, settings: cfg.Settings) -> Destination | None:
@@ -681,7 +682,7 @@ class CallTransfer:
         if call.call_id and signals.transfer_outcome.has_receivers_for(app):
             # Remembered so that the end of the call can be reported as this transfer's outcome.
             self._state().services.store.set(
-                self._outcome_key(call.platform, call.call_id), "1", ttl=6 * 3600
+                self._outcome_key(call.platform, call.call_id), "1", ttl=_OUTCOME_TTL
             )
         logger.info(
             "Transfer %s on %s resolved to %s by %s in %.1f ms.",
@@ -717,7 +718,7 @@ class CallTransfer:
         transferred = store.pop(key) is not None
         # Several events may tell of one transfer (Vapi's transfer-update, then the call's end):
         # the first one is reported, on whichever worker it arrives.
-        if (found.definite or transferred) and store.incr(key + ":reported", ttl=6 * 3600) == 1:
+        if (found.definite or transferred) and store.incr(key + ":reported", ttl=_OUTCOME_TTL) == 1:
             signals.transfer_outcome.send(
                 app, platform=platform.name, call_id=event.call_id, outcome=found.outcome, detail=found.detail
             )
