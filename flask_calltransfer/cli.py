@@ -235,9 +235,8 @@ def check() -> None:
         for platform_name, platform in state.platforms.items():
             try:
                 platform.check(destination)
-                if isinstance(platform, ToolCallPlatform) and platform.tools and platform_name == "vapi":
-                    if isinstance(destination, AssistantDestination):
-                        raise platform.unsupported("assistant (live call control)", kind=True)
+                if isinstance(platform, ToolCallPlatform) and platform.tools:
+                    platform.check_delivery(destination)
             except UnsupportedDestination as exc:
                 problems.append(f"Directory entry {name!r} on {platform_name}: {exc}")
     for problem in problems:

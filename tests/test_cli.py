@@ -212,3 +212,12 @@ def test_simulate_usage_errors(make_app: MakeApp, args: tuple[str, ...]) -> None
     result = invoke(app, *args)
     assert result.exit_code != 0
     assert "not enabled" in result.output or "not valid JSON" in result.output
+
+
+def test_simulate_checks_tool_deliveries_like_the_real_delivery(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    transfers.on_request(lambda call: AssistantDestination("Billing"))
+    app, _ = make_app(transfers, CALLTRANSFER_VAPI_TOOLS=["transferToHuman"])
+    result = invoke(app, "simulate", "vapi", "x", "--tool", "transferToHuman")
+    assert "Would send" not in result.output
+    assert "Failed (destination): vapi cannot transfer to an assistant (live call control)" in result.output

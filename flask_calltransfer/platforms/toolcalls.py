@@ -202,7 +202,7 @@ class ToolCallPlatform(Platform):
             if dry is None:
                 self.deliver(call, outcome)
             else:
-                self.check(outcome)
+                self.check_delivery(outcome)
                 dry.append((call, outcome))
             response = self.tool_result(call)
         return self.ledger.remember(call.tool_call_id, response)
@@ -210,6 +210,11 @@ class ToolCallPlatform(Platform):
     def render_reply(self, call: TransferRequest, outcome: Outcome) -> Response:
         """Answer a request that is not a tool call. The default has none to answer."""
         raise NotImplementedError(f"{self.name} asks for destinations through tool calls only.")
+
+    def check_delivery(self, destination: Destination) -> None:
+        """Raise :class:`UnsupportedDestination` if the call-control API cannot carry
+        ``destination``. The default is :meth:`check`."""
+        self.check(destination)
 
     def deliver(self, call: TransferRequest, destination: Destination) -> None:
         """Carry out the transfer through the platform's API.

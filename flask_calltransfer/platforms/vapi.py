@@ -411,9 +411,14 @@ class VapiPlatform(ToolCallPlatform):
         self.check(outcome)
         return Response(_reply_body(outcome), mimetype="application/json")
 
-    def deliver(self, call: TransferRequest, destination: Destination) -> None:
+    def check_delivery(self, destination: Destination) -> None:
+        # Live call control carries number and SIP destinations only; replies also carry assistants.
         if isinstance(destination, AssistantDestination):
             raise self.unsupported("assistant (live call control)", kind=True)
+        self.check(destination)
+
+    def deliver(self, call: TransferRequest, destination: Destination) -> None:
+        self.check_delivery(destination)
         body = self.dump_destination(destination)
         # Live control speaks its own "content"; a message left in the destination would be said twice.
         content = body.pop("message", None)
