@@ -5,7 +5,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest docs fuzz soak bench clean
+.PHONY: run test lint typecheck pytest docs fuzz soak bench clean system-packages-test system-packages-run
+
+# Debian packages each target needs, as COMMAND:PACKAGE; tools/system-packages installs the missing
+# ones when it runs as root (or with password-less sudo) and otherwise prints the command and stops.
+TEST_PACKAGES := redis-server:redis-server chromium:chromium
+RUN_PACKAGES :=
+BENCH_PACKAGES := wrk:wrk
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +20,19 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # Without CALLTRANSFER_* credentials in the environment the example uses local development ones.
-run: $(BIN)/.installed
+run: system-packages-run $(BIN)/.installed
 	@echo "Try it from another terminal:"
 	@echo "  $(BIN)/flask --app example_app calltransfer simulate vapi 'I want sales'"
 	@echo "  $(BIN)/flask --app example_app calltransfer simulate vapi 'I want sales' --url http://$(HOST):$(PORT)"
 	$(BIN)/gunicorn --config example_app/gunicorn.conf.py --bind $(HOST):$(PORT) 'example_app:create_app()'
 
-test: lint typecheck pytest docs
+test: system-packages-test lint typecheck pytest docs
+
+system-packages-test:
+	@tools/system-packages $(TEST_PACKAGES)
+
+system-packages-run:
+	@tools/system-packages $(RUN_PACKAGES)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -29,7 +41,7 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy --strict flask_calltransfer
 
-pytest: $(BIN)/.installed
+pytest: system-packages-test $(BIN)/.installed
 	$(BIN)/pytest
 
 # The property suite with many more examples than `make test` runs.
@@ -38,8 +50,7 @@ fuzz: $(BIN)/.installed
 
 # Benchmarks, not tests: in-process overhead and gunicorn throughput against hand-written routes.
 bench: $(BIN)/.installed
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
-		(echo "Install wrk (Debian package 'wrk') for the load benchmark." && false)
+	@tools/system-packages $(BENCH_PACKAGES)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/load.py
