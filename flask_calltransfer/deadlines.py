@@ -1,30 +1,41 @@
-"""Running handlers under a deadline, so a slow or stuck handler never keeps a caller waiting.
+"""Running handlers under a deadline, in the request's own thread and Flask context.
 
-Two ways, chosen per call:
+Handlers always run in the thread (or greenlet) that serves the request, so ``g``, teardown
+callbacks, ``sqlite3`` connections and database sessions behave as in any view. What interrupts a
+handler at its deadline depends on where the request runs:
 
-- In the main thread (gunicorn's sync workers, test clients), an interval timer raises
-  :class:`HandlerTimeout` inside the handler when its time is up, and again every 50 ms until the
-  handler gives up. This costs a few microseconds.
-- Anywhere else (threaded servers, gevent), the handler runs in a daemon worker thread and the
-  request thread waits for it at most until the deadline. A handler that never returns is left
-  behind; its eventual result is dropped.
+- **The main thread** (gunicorn's sync workers, test clients): a one-shot ``SIGALRM`` timer. Its
+  handler raises :class:`HandlerTimeout` at the next bytecode, and interrupts ``time.sleep`` and
+  blocking socket calls too.
+- **gevent** (gunicorn's gevent worker, or any monkey-patched server): a timer on gevent's hub
+  that throws :class:`HandlerTimeout` into the request's greenlet where it waits: at a sleep, a
+  socket call or a lock.
+- **Any other thread** (``flask run``, gunicorn's gthread worker, waitress): one watchdog thread
+  per process that schedules :class:`HandlerTimeout` in the request's thread with CPython's
+  ``PyThreadState_SetAsyncExc``. It is raised at the thread's next bytecode; a thread blocked in C
+  (``time.sleep``, a socket read without a timeout) receives it when that call returns.
+
+Whatever the method, the exception is raised at most once per deadline, never after the deadline
+has been closed, and never inside a :func:`shielded` section: a deadline that passes there is
+raised when the section ends. A signal that arrives late is ignored, never re-raised, so no timer
+of this module can end a process. C code that holds the GIL cannot be interrupted by anything; the
+shipped gunicorn configuration bounds it with the worker ``timeout``.
 """
 
 from __future__ import annotations
 
 import contextvars
+import ctypes
+import heapq
+import itertools
 import os
-import queue
 import signal
+import sys
 import threading
+import time
 import typing as t
 
 T = t.TypeVar("T")
-
-#: How often the timer fires again while a timed-out handler keeps running.
-_REPEAT = 0.05
-#: Worker threads per process for the thread method; stuck handlers hold theirs.
-_MAX_THREADS = 64
 
 
 class HandlerTimeout(BaseException):
@@ -42,18 +53,196 @@ class HandlerTimeout(BaseException):
         self.timeout = timeout
 
 
-#: The timeout of the deadline being enforced by the timer in the main thread, if any.
-_armed: list[float | None] = [None]
+class _Expired(HandlerTimeout):
+    """The deadline's own exception; creating one marks its scope as interrupted."""
+
+    def __init__(self, scope: _Scope | None = None) -> None:
+        super().__init__(0.0)
+        # CPython creates an asynchronous exception from its class, without arguments, in the
+        # thread it is raised in: there the current scope is the one it was meant for.
+        scope = scope or _current.get()
+        if scope is not None:
+            scope.raised = True
 
 
-def _expire(signum: int, frame: object) -> None:
-    timeout = _armed[0]
-    if timeout is not None:
-        raise HandlerTimeout(timeout)
-    # Not ours: behave as if this handler were not installed (the default ends the process).
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGALRM)
+_current: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
+    "calltransfer_deadline", default=None
+)
+#: Open thread-method scopes by token. Whoever pops a token first (the watchdog to interrupt, the
+#: request thread to close or shield) owns the scope's interruption: a dict pop is atomic.
+_active: dict[int, _Scope] = {}
+_tokens = itertools.count()
+
+# Two prototypes of one C function: a NULL exception (the second) cancels one that is scheduled
+# for the thread and not yet raised.
+_set_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
+    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+)
+_cancel_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
+    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+)
+
+
+def _clear_async_exc(ident: int) -> None:
+    _cancel_async_exc(ident, None)
+
+
+class _Scope:
+    """One deadline over one call; see the module docstring for the three methods."""
+
+    __slots__ = (
+        "timeout",
+        "deadline",
+        "method",
+        "ident",
+        "token",
+        "depth",
+        "fired",
+        "raised",
+        "pending",
+        "closed",
+        "claimed",
+        "injected",
+        "timer",
+        "greenlet",
+    )
+
+    def __init__(self, timeout: float, method: str) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.method = method
+        self.ident = threading.get_ident()
+        self.token = -1
+        #: Nesting depth of shielded sections.
+        self.depth = 0
+        #: The watchdog took the token and scheduled the exception (thread method).
+        self.fired = False
+        #: The deadline's exception was raised in the request (at most once per scope).
+        self.raised = False
+        #: The deadline passed inside a shielded section.
+        self.pending = False
+        self.closed = False
+        #: The request thread itself took its token from ``_active`` (thread method).
+        self.claimed = False
+        self.injected: threading.Event | None = None
+        self.timer: t.Any = None
+        self.greenlet: t.Any = None
+
+    # Opening and closing ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self.method == "alarm":
+            _alarm[0] = self
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+        elif self.method == "gevent":
+            # Only chosen when gevent has patched threading, so it is imported already.
+            gevent: t.Any = sys.modules["gevent"]
+            self.greenlet = gevent.getcurrent()
+            self.timer = gevent.get_hub().loop.timer(self.timeout)
+            self.timer.start(self._gevent_fire)
+        else:
+            self.injected = threading.Event()
+            self.token = next(_tokens)
+            _active[self.token] = self
+            _watchdog().watch(self)
+
+    def close(self) -> None:
+        """End the deadline. Afterwards nothing raises in this thread on its behalf."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.method == "alarm":
+            _alarm[0] = None
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        elif self.method == "gevent":
+            self.timer.close()
+        elif _active.pop(self.token, None) is None and not self.claimed:
+            # The watchdog took the token first: its exception is scheduled, or already raised.
+            self._absorb()
+
+    def _absorb(self) -> None:
+        injected = self.injected
+        assert injected is not None
+        injected.wait()
+        _clear_async_exc(self.ident)
+
+    def _claim(self) -> bool:
+        """Take the token back from ``_active``; false if the watchdog got it first."""
+        if _active.pop(self.token, None) is None:
+            return False
+        self.claimed = True
+        return True
+
+    # The three interrupters -----------------------------------------------------------------------
+
+    def _alarm_fire(self) -> None:
+        # Runs in the main thread, between two bytecodes of the request: nothing races it.
+        if self.closed or self.raised:
+            return
+        if self.depth:
+            self.pending = True
+            return
+        raise _Expired(self)
+
+    def _gevent_fire(self) -> None:
+        # Runs in gevent's hub while the request's greenlet waits: nothing races it either.
+        if self.closed or self.raised:
+            return
+        if self.depth:
+            self.pending = True
+            return
+        self.greenlet.throw(_Expired(self))
+
+    def _watchdog_fire(self) -> None:
+        if _active.pop(self.token, None) is None:
+            # Closed, or inside a shielded section: the section's end raises (it also reads the clock).
+            self.pending = True
+            return
+        self.fired = True
+        _set_async_exc(self.ident, _Expired)
+        assert self.injected is not None
+        self.injected.set()
+
+    # Shielded sections ------------------------------------------------------------------------------
+
+    def enter_shield(self) -> None:
+        if self.depth == 0 and self.method == "thread" and not self.claimed and not self._claim():
+            # The watchdog got there first: take its exception out of the way of the section.
+            self._absorb()
+            if not self.raised:
+                raise _Expired(self)
+        self.depth += 1
+
+    def exit_shield(self) -> None:
+        self.depth -= 1
+        if self.depth:
+            return
+        if self.method == "thread":
+            if self.claimed and not self.raised:
+                self.claimed = False
+                _active[self.token] = self
+            # Put back first, then read the clock: a watchdog that found the token missing did so
+            # after the deadline, so this reading sees the deadline passed too.
+            if not (self.pending or time.monotonic() >= self.deadline):
+                return
+            if not self.claimed and not self._claim():
+                self._absorb()
+        elif not (self.pending or time.monotonic() >= self.deadline):
+            return
+        if not self.raised:
+            raise _Expired(self)
+
+
+#: The scope the main thread's timer is serving, if any.
+_alarm: list[_Scope | None] = [None]
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    scope = _alarm[0]
+    # A signal that arrives after its deadline closed is ignored: re-raising it with the default
+    # action would end the process, and with it every request the worker serves.
+    if scope is not None:
+        scope._alarm_fire()
 
 
 _HAS_TIMER = hasattr(signal, "setitimer")
@@ -66,113 +255,143 @@ except ImportError:  # pragma: no cover - other Python implementations
 
 
 def _alarm_available() -> bool:
-    if not _HAS_TIMER or threading.get_ident() != threading.main_thread().ident:
-        return False
-    if _armed[0] is not None:
+    if not _HAS_TIMER or threading.get_ident() != threading.main_thread().ident or _alarm[0] is not None:
         return False
     handler = _getsignal(signal.SIGALRM)
-    if handler is _expire:
+    if handler is _on_alarm:
         return True
     # Someone else's timer or SIGALRM handler is left alone.
     if handler in (signal.SIG_DFL, None) and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0):
         # Installed once and kept: swapping handlers on every request costs more than the timer.
-        signal.signal(signal.SIGALRM, _expire)
+        signal.signal(signal.SIGALRM, _on_alarm)
         return True
     return False
 
 
-def _with_alarm(func: t.Callable[[], T], timeout: float) -> T:
-    _armed[0] = timeout
-    signal.setitimer(signal.ITIMER_REAL, timeout, _REPEAT)
-    try:
-        return func()
-    finally:
-        # The timer may fire while this block runs; retrying makes sure it is always switched
-        # off, and once nothing is armed it raises no more.
-        while True:
-            try:
-                _armed[0] = None
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                break
-            except HandlerTimeout:
-                continue
+def _gevent_patched() -> bool:
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("threading"))
 
 
-class _Task:
-    __slots__ = ("func", "done", "result", "error")
-
-    def __init__(self, func: t.Callable[[], t.Any]) -> None:
-        self.func = func
-        self.done = threading.Event()
-        self.result: t.Any = None
-        self.error: BaseException | None = None
+def _method() -> str:
+    if _gevent_patched():
+        return "gevent"
+    if _alarm_available():
+        return "alarm"
+    return "thread"
 
 
-class _Pool:
-    """Daemon worker threads: a stuck handler must not stop the process from exiting."""
+class _Watchdog:
+    """One daemon thread per process that fires thread-method deadlines in order."""
 
     def __init__(self) -> None:
-        self._tasks: queue.SimpleQueue[_Task] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._threads = 0
-        self._idle = 0
-        self._pid = os.getpid()
+        self.pid = os.getpid()
+        self._heap: list[tuple[float, int, _Scope]] = []
+        self._wake = threading.Condition(threading.Lock())
+        threading.Thread(target=self._run, name="calltransfer-deadlines", daemon=True).start()
 
-    def _work(self) -> None:
+    def watch(self, scope: _Scope) -> None:
+        with self._wake:
+            heapq.heappush(self._heap, (scope.deadline, scope.token, scope))
+            if self._heap[0][2] is scope:
+                self._wake.notify()
+
+    def _run(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
-            task = self._tasks.get()
-            with self._lock:
-                self._idle -= 1
-            try:
-                task.result = task.func()
-            except BaseException as exc:  # handed to the waiting thread
-                task.error = exc
-            task.done.set()
-
-    def run(self, func: t.Callable[[], T], timeout: float) -> T:
-        task = _Task(_in_context(func))
-        self._tasks.put(task)
-        with self._lock:
-            if self._idle == 0 and self._threads < _MAX_THREADS:
-                self._threads += 1
-                threading.Thread(target=self._work, name="calltransfer-handler", daemon=True).start()
-        if not task.done.wait(timeout):
-            raise HandlerTimeout(timeout)
-        if task.error is not None:
-            raise task.error
-        return t.cast(T, task.result)
+            with self._wake:
+                while not self._heap:
+                    self._wake.wait()
+                deadline, _, scope = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            # Closed scopes stay in the heap until their deadline; their token is gone by then.
+            scope._watchdog_fire()
 
 
-def _in_context(func: t.Callable[[], T]) -> t.Callable[[], T]:
-    # The copied context carries Flask's app and request context into the worker thread.
-    context = contextvars.copy_context()
-    return lambda: context.run(func)
+_watchdog_instance: _Watchdog | None = None
+_watchdog_lock = threading.Lock()
 
 
-_pool: _Pool | None = None
-_pool_lock = threading.Lock()
-
-
-def _thread_pool() -> _Pool:
-    global _pool
-    with _pool_lock:
-        # Threads do not survive a fork: a gunicorn worker starts its own pool.
-        if _pool is None or _pool._pid != os.getpid():
-            _pool = _Pool()
-        return _pool
+def _watchdog() -> _Watchdog:
+    global _watchdog_instance
+    watchdog = _watchdog_instance
+    if watchdog is not None and watchdog.pid == os.getpid():
+        return watchdog
+    with _watchdog_lock:
+        # Threads do not survive a fork: a gunicorn worker starts its own.
+        if _watchdog_instance is None or _watchdog_instance.pid != os.getpid():
+            _watchdog_instance = _Watchdog()
+        return _watchdog_instance
 
 
 def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method: str = "auto") -> T:
-    """Call ``func`` and return its result, or raise :class:`HandlerTimeout` after ``timeout`` s.
+    """Call ``func`` in this thread and return its result, or raise :class:`HandlerTimeout` once
+    ``timeout`` seconds have passed.
+
+    A ``func`` that catches the exception and returns anyway still ends in :class:`HandlerTimeout`:
+    its answer came too late.
 
     :param timeout: seconds; ``None`` calls ``func`` directly, without a deadline.
-    :param method: ``"auto"`` (the timer in the main thread, a worker thread elsewhere) or
-        ``"thread"``.
+    :param method: ``"auto"`` picks the method for where it runs (see the module's docs);
+        ``"thread"`` uses the watchdog even in the main thread.
     """
     if timeout is None:
         return func()
-    if method == "auto" and _alarm_available():
-        return _with_alarm(func, timeout)
-    return _thread_pool().run(func, timeout)
+    scope = _Scope(timeout, _method() if method == "auto" else "thread")
+    reset = _current.set(scope)
+    try:
+        # Everything from opening to closing sits inside this try: the one exception a deadline
+        # raises can arrive at any bytecode in between, including inside close().
+        try:
+            scope.open()
+            result = func()
+        finally:
+            scope.close()
+    except HandlerTimeout:
+        scope.close()
+        raise HandlerTimeout(timeout) from None
+    finally:
+        _current.reset(reset)
+    if scope.fired or scope.raised:
+        raise HandlerTimeout(timeout)
+    return result
+
+
+def remaining() -> float | None:
+    """Seconds left before the current deadline, or ``None`` outside one."""
+    scope = _current.get()
+    if scope is None or scope.closed:
+        return None
+    return max(scope.deadline - time.monotonic(), 0.0)
+
+
+class shielded:
+    """A section the deadline must not interrupt: a store operation, delivery bookkeeping.
+
+    A deadline that passes inside it raises :class:`HandlerTimeout` when the section ends, after
+    its work finished or rolled back; one that passed just before it raises on entry, before the
+    work starts. Outside a deadline, or in another thread than the deadline's, it does nothing.
+
+    .. code-block:: python
+
+        with shielded():
+            store.incr(key)
+    """
+
+    __slots__ = ("_scope",)
+
+    def __enter__(self) -> None:
+        scope = _current.get()
+        if scope is None or scope.closed or scope.ident != threading.get_ident():
+            self._scope = None
+            return
+        self._scope = scope
+        scope.enter_shield()
+
+    def __exit__(self, *exc_info: object) -> None:
+        scope = self._scope
+        if scope is not None:
+            scope.exit_shield()

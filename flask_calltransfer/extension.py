@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import inspect
@@ -14,6 +15,7 @@ from flask import Response
 from flask import current_app
 
 from . import config as cfg
+from . import deadlines
 from . import messages
 from . import phone
 from . import signals
@@ -78,6 +80,40 @@ def _name(func: t.Callable[..., t.Any] | None) -> str:
     if func is None:
         return "CALLTRANSFER_FALLBACK"
     return getattr(func, "__qualname__", None) or repr(func)
+
+
+def _running_name(running: list[t.Any]) -> str:
+    func, in_predicate = running
+    if func is None:
+        return "-"
+    return f"the when= predicate of {_name(func)}" if in_predicate else _name(func)
+
+
+_TIMED_OUT = object()
+
+
+def _run_async(app: Flask, func: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
+    """Call a handler; a coroutine function runs on Flask's ``ensure_sync`` within the deadline.
+
+    asgiref runs the coroutine on an event loop in another thread while this one waits in C,
+    where no interruption reaches. So the coroutine gets the deadline as an asyncio timeout, and
+    the wait is shielded: when the deadline passes, the shield's end raises it here.
+    """
+    if not inspect.iscoroutinefunction(func):
+        return func(*args)
+    budget = deadlines.remaining()
+
+    async def bounded() -> t.Any:
+        try:
+            return await asyncio.wait_for(func(*args), budget)
+        except TimeoutError:
+            return _TIMED_OUT
+
+    with deadlines.shielded():
+        answer = app.ensure_sync(bounded)()
+    if answer is _TIMED_OUT:
+        raise HandlerTimeout(budget or 0.0)
+    return answer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -550,14 +586,22 @@ class CallTransfer:
             return state.fallback
         raise TransferRefused(state.settings.refusal_message)
 
-    def _run_handlers(self, app: Flask, call: TransferRequest) -> tuple[HandlerResult, RequestHandler | None]:
+    def _run_handlers(
+        self, app: Flask, call: TransferRequest, running: list[t.Any] | None = None
+    ) -> tuple[HandlerResult, RequestHandler | None]:
+        # ``running`` tells the caller which handler (or which handler's predicate) raised.
         for handler in self._handlers:
             if handler.platforms is not None and call.platform not in handler.platforms:
                 continue
-            if handler.when is not None and not handler.when(call):
-                continue
+            if handler.when is not None:
+                if running is not None:
+                    running[:] = (handler.func, True)
+                if not handler.when(call):
+                    continue
+            if running is not None:
+                running[:] = (handler.func, False)
             if handler.is_async:
-                answer: HandlerResult = app.ensure_sync(handler.func)(call)
+                answer: HandlerResult = _run_async(app, handler.func, call)
             else:
                 answer = t.cast(HandlerResult, handler.func(call))
             if answer is not None:
@@ -574,20 +618,21 @@ class CallTransfer:
         if not self._handlers:
             logger.warning(messages.no_handlers())
         timeout = state.timeouts[platform.name]
+        running: list[t.Any] = [None, False]
         try:
             answer, handler = call_with_deadline(
-                lambda: self._run_handlers(app, call), self._remaining(call, timeout)
+                lambda: self._run_handlers(app, call, running), self._remaining(call, timeout)
             )
         except TransferRefused as refusal:
             return self._refuse(app, platform, call, refusal.reason)
         except HandlerTimeout:
             # Reported with the configured timeout, not the part of it left after parsing.
             expired = HandlerTimeout(timeout)
-            logger.error(messages.handler_timeout(self._failing_handler(call), repr(call), timeout))
+            logger.error(messages.handler_timeout(_running_name(running), repr(call), timeout))
             signals.transfer_failed.send(app, call=call, exception=expired, stage="timeout")
             return self._recover(app, state, platform, call, expired, started)
         except Exception as exc:
-            logger.exception(messages.handler_failed(self._failing_handler(call), repr(call)))
+            logger.exception(messages.handler_failed(_running_name(running), repr(call)))
             signals.transfer_failed.send(app, call=call, exception=exc, stage="handler")
             return self._recover(app, state, platform, call, exc, started)
         if answer is None:
@@ -608,11 +653,6 @@ class CallTransfer:
         # The deadline counts from the request's arrival; parsing took some of it already.
         return max(call.received + timeout - time.monotonic(), 0.001)
 
-    def _failing_handler(self, call: TransferRequest) -> str:
-        # Only for the log line: the traceback names the exact frame anyway.
-        matching = [h.func for h in self._handlers if h.platforms is None or call.platform in h.platforms]
-        return ", ".join(_name(f) for f in matching) or "-"
-
     def _recover(
         self,
         app: Flask,
@@ -632,7 +672,7 @@ class CallTransfer:
             timeout = state.timeouts[platform.name]
             grace = max(self._remaining(call, timeout), min(1.0, timeout / 4))
             try:
-                answer = call_with_deadline(lambda: app.ensure_sync(error_handler)(call, exc), grace)
+                answer = call_with_deadline(lambda: _run_async(app, error_handler, call, exc), grace)
                 if answer is not None:
                     destination = self._coerce(answer, state.settings.default_region)
                     return self._send(app, platform, call, destination, error_handler, started)
@@ -725,6 +765,7 @@ class CallTransfer:
 
     def _event(self, app: Flask, platform: Platform, event: PlatformEvent) -> Response:
         """Answer an event that is not a transfer request."""
+        state = self._state()
         signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
         self._report_outcome(app, platform, event)
         owed = platform.owed(event)
@@ -736,10 +777,17 @@ class CallTransfer:
                 continue
             if handler.platforms is not None and platform.name not in handler.platforms:
                 continue
+            func = handler.func
             try:
-                answer = app.ensure_sync(handler.func)(event)
+                answer = call_with_deadline(
+                    lambda: _run_async(app, func, event),  # noqa: B023 - called at once
+                    state.timeouts.get(platform.name),
+                )
+            except HandlerTimeout:
+                logger.error(messages.event_handler_timeout(_name(func), event.type))
+                break
             except Exception:
-                logger.exception(messages.event_handler_failed(_name(handler.func), event.type))
+                logger.exception(messages.event_handler_failed(_name(func), event.type))
                 break
             if answer is None:
                 continue

@@ -440,8 +440,15 @@ def vapi_tool_description() -> str:
 
 def handler_timeout(handler: str, call: str, timeout: float) -> str:
     return (
-        f"The transfer handlers ({handler}) ran past their {timeout:g} s deadline for {call}; using the"
-        " failure path. Make them faster, or raise CALLTRANSFER_HANDLER_TIMEOUT if the platform allows."
+        f"The transfer handler {handler} ran past the {timeout:g} s deadline for {call}; using the"
+        " failure path. Make it faster, or raise CALLTRANSFER_HANDLER_TIMEOUT if the platform allows."
+    )
+
+
+def event_handler_timeout(handler: str, event: str) -> str:
+    return (
+        f"The on_event handler {handler} ran past the platform's deadline for a {event!r} event;"
+        " answering with the platform's no-op reply. Make it faster or move slow work off the request."
     )
 
 
@@ -460,4 +467,25 @@ def dashboard_needs_log() -> str:
     return (
         "CALLTRANSFER_DASHBOARD_TOKEN is set, but the dashboard shows the transfer log, which is off."
         " Set CALLTRANSFER_LOG_TRANSFERS = True as well."
+    )
+
+
+def _receiver_name(receiver: object) -> str:
+    module = getattr(receiver, "__module__", None)
+    name = getattr(receiver, "__qualname__", None) or repr(receiver)
+    return f"{module}.{name}" if module else name
+
+
+def signal_receiver_failed(signal: str, receiver: object) -> str:
+    return (
+        f"The receiver {_receiver_name(receiver)} of the {signal!r} signal raised an exception; it was"
+        " skipped, the other receivers ran and the platform's answer is unchanged. Fix the receiver:"
+        " signals observe transfers, and a receiver should catch its own errors."
+    )
+
+
+def signal_receiver_async(signal: str, receiver: object) -> str:
+    return (
+        f"The receiver {_receiver_name(receiver)} of the {signal!r} signal is a coroutine function,"
+        " which blinker cannot call from a webhook. Connect a plain function instead."
     )

@@ -1,8 +1,10 @@
 """Blinker signals for observing transfers: logging, metrics, analytics and tests.
 
 Signals observe; they never decide. Routing decisions go through ``on_request`` and ``on_error``
-handlers. Every signal is sent with the real application object as sender, and receivers must
-accept ``**extra`` so new keyword arguments can be added later.
+handlers. A receiver that raises is logged with its traceback (numbers masked) and skipped: the
+other receivers still run, and what the platform hears does not change. Every signal is sent with
+the real application object as sender, and receivers must accept ``**extra`` so new keyword
+arguments can be added later.
 
 .. code-block:: python
 
@@ -15,10 +17,60 @@ accept ``**extra`` so new keyword arguments can be added later.
 
 from __future__ import annotations
 
+import inspect
+import typing as t
+
+from blinker import NamedSignal
 from blinker import Namespace
 
+from . import messages
+from .logs import logger
+
+
+class ObserverSignal(NamedSignal):
+    """A blinker signal whose receivers cannot change the request that sends it.
+
+    :meth:`send` calls every receiver even when one raises: the exception is logged and that
+    receiver's result left out. Exceptions that are not :class:`Exception` (a deadline, an
+    interpreter exit) still propagate.
+    """
+
+    def send(
+        self,
+        sender: t.Any | None = None,
+        /,
+        *,
+        _async_wrapper: t.Callable[[t.Callable[..., t.Any]], t.Callable[..., t.Any]] | None = None,
+        **kwargs: t.Any,
+    ) -> list[tuple[t.Callable[..., t.Any], t.Any]]:
+        # Most apps listen to few signals: the common case is nobody, and costs one lookup.
+        if not self.receivers or self.is_muted:
+            return []
+        results = []
+        for receiver in self.receivers_for(sender):
+            try:
+                if inspect.iscoroutinefunction(receiver):
+                    if _async_wrapper is None:
+                        raise RuntimeError(messages.signal_receiver_async(self.name, receiver))
+                    result = _async_wrapper(receiver)(sender, **kwargs)
+                else:
+                    result = receiver(sender, **kwargs)
+            except Exception:
+                logger.exception(messages.signal_receiver_failed(self.name, receiver))
+                continue
+            results.append((receiver, result))
+        return results
+
+
+class _Namespace(Namespace):
+    def signal(self, name: str, doc: str | None = None) -> NamedSignal:
+        if name not in self:
+            self[name] = ObserverSignal(name, doc)
+        return self[name]
+
+
 # This namespace is only for the signals Flask-CallTransfer itself sends.
-_signals = Namespace()
+_signals = _Namespace()
 
 #: Sent when a verified, parsed transfer request is about to be routed, before any handler runs.
 #: Sender: the app. Keyword arguments: ``call`` (:class:`~flask_calltransfer.TransferRequest`).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 import time
 import typing as t
 
@@ -102,19 +101,31 @@ def test_a_slow_on_error_gets_a_short_grace_then_the_fallback(make_app: MakeApp)
 
 def test_thread_method_when_not_in_the_main_thread(make_app: MakeApp) -> None:
     transfers = CallTransfer()
-    release = threading.Event()
-
-    @transfers.on_request
-    def stuck(call: TransferRequest) -> str:
-        release.wait()
-        return "+31687654321"
-
+    transfers.on_request(busy)
     app, _ = make_app(transfers, CALLTRANSFER_HANDLER_TIMEOUT=0.3)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         response, elapsed = pool.submit(timed, lambda: Vapi(app.test_client()).ask()).result()
-    release.set()
     assert response.json == REFUSAL
     assert elapsed < 0.3 + MARGIN
+
+
+def test_a_thread_blocked_in_c_is_interrupted_when_the_call_returns(make_app: MakeApp) -> None:
+    # Nothing can interrupt a thread waiting in C; the deadline is raised as soon as it is back in
+    # Python, so the handler's late answer is never used.
+    transfers = CallTransfer()
+
+    @transfers.on_request
+    def blocked(call: TransferRequest) -> str:
+        time.sleep(0.7)
+        return "+31687654321"
+
+    app, _ = make_app(transfers, CALLTRANSFER_HANDLER_TIMEOUT=0.2, CALLTRANSFER_FALLBACK="+31612345678")
+    with testing.record_signals(app) as heard:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            response, elapsed = pool.submit(timed, lambda: Vapi(app.test_client()).ask()).result()
+    assert response.json["destination"]["number"] == "+31612345678"
+    assert 0.7 <= elapsed < 0.7 + MARGIN
+    assert heard.one("transfer-failed")["stage"] == "timeout"
 
 
 def test_thread_method_keeps_the_flask_context(make_app: MakeApp) -> None:
@@ -152,9 +163,10 @@ def test_the_timer_leaves_other_alarm_users_alone() -> None:
         # With someone else's handler installed, the thread method is used instead.
         started = time.monotonic()
         with pytest.raises(HandlerTimeout):
-            call_with_deadline(lambda: time.sleep(1), 0.1)
+            call_with_deadline(lambda: busy(t.cast(TransferRequest, None)), 0.1)
         assert time.monotonic() - started < 0.5
         assert signal.getsignal(signal.SIGALRM) is not signal.SIG_DFL
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     finally:
         signal.signal(signal.SIGALRM, previous)
 

@@ -107,3 +107,110 @@ def test_signal_names_are_kebab_case() -> None:
         "event-received",
         "transfer-outcome",
     }
+
+
+# A receiver that raises is an observer's bug: it is logged and skipped, never the caller's problem.
+
+SCENARIOS: dict[str, t.Callable[[Vapi], t.Any]] = {
+    "transfer-requested": lambda vapi: vapi.ask(call_id="c-ok", text="sales"),
+    "transfer-resolved": lambda vapi: vapi.ask(call_id="c-ok", text="sales"),
+    "transfer-refused": lambda vapi: vapi.ask(call_id="c-no", text="closed"),
+    "transfer-failed": lambda vapi: vapi.ask(call_id="c-bug", text="bug"),
+    "request-rejected": lambda vapi: vapi.post(b"{not json"),
+    "event-received": lambda vapi: vapi.post(testing.vapi_event("speech-update", call_id="c-ev")),
+    "transfer-outcome": lambda vapi: (
+        vapi.ask(call_id="c-out", text="sales"),
+        vapi.post(
+            testing.vapi_event(
+                "status-update", call_id="c-out", status="ended", endedReason="assistant-forwarded-call"
+            )
+        ),
+    )[-1],
+}
+
+
+def _routing(transfers: CallTransfer) -> None:
+    @transfers.on_request
+    def route(call: TransferRequest) -> str:
+        if "closed" in call.text:
+            refuse("We are closed.")
+        if "bug" in call.text:
+            raise LookupError("crm down")
+        return "+31612345678"
+
+
+def _answer(response: t.Any) -> tuple[int, bytes]:
+    return response.status_code, response.get_data()
+
+
+def test_signal_names_cover_every_signal() -> None:
+    sent = {value.name for value in vars(signals).values() if isinstance(value, signals.ObserverSignal)}
+    assert sent == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_raising_receiver_changes_nothing(
+    make_app: t.Any, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    scenario = SCENARIOS[name]
+    signal = next(s for s in vars(signals).values() if getattr(s, "name", None) == name)
+
+    quiet = CallTransfer()
+    _routing(quiet)
+    quiet_app, _ = make_app(quiet, CALLTRANSFER_FALLBACK="+31687654321")
+    # The outcome is tracked only while somebody listens, in both apps alike.
+    with signals.transfer_outcome.connected_to(lambda *a, **k: None, sender=quiet_app):
+        expected = _answer(scenario(Vapi(quiet_app.test_client())))
+
+    transfers = CallTransfer()
+    _routing(transfers)
+    app, _ = make_app(transfers, CALLTRANSFER_FALLBACK="+31687654321")
+    later: list[str] = []
+
+    def broken(sender: Flask, **kwargs: t.Any) -> None:
+        raise KeyError("no such table: transfers")
+
+    def counting(sender: Flask, **kwargs: t.Any) -> None:
+        later.append(name)
+
+    with signal.connected_to(broken, sender=app), signal.connected_to(counting, sender=app):
+        with signals.transfer_outcome.connected_to(lambda *a, **k: None, sender=app):
+            got = _answer(scenario(Vapi(app.test_client())))
+    assert got == expected
+    assert later == [name]
+    failures = [r for r in caplog.records if "of the " + repr(name) + " signal raised" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].exc_info is not None and "broken" in failures[0].getMessage()
+
+
+def test_the_log_line_names_the_handler_that_raised(
+    transfers: CallTransfer, vapi: Vapi, caplog: pytest.LogCaptureFixture
+) -> None:
+    @transfers.on_request(when=lambda call: "vip" in call.text)
+    def vip(call: TransferRequest) -> None:
+        return None
+
+    @transfers.on_request
+    def crm_lookup(call: TransferRequest) -> str:
+        raise LookupError("crm down")
+
+    @transfers.on_request
+    def last_resort(call: TransferRequest) -> str:
+        return "+31612345678"
+
+    vapi.ask()
+    line = next(r.getMessage() for r in caplog.records if "raised an exception" in r.getMessage())
+    assert "crm_lookup" in line
+    assert "vip" not in line and "last_resort" not in line
+
+
+def test_the_log_line_names_a_raising_predicate(
+    transfers: CallTransfer, vapi: Vapi, caplog: pytest.LogCaptureFixture
+) -> None:
+    @transfers.on_request(when=lambda call: call.metadata["tier"] == "gold")
+    def gold(call: TransferRequest) -> str:
+        return "+31612345678"
+
+    vapi.ask()
+    line = next(r.getMessage() for r in caplog.records if "raised an exception" in r.getMessage())
+    assert "the when= predicate of" in line and "gold" in line

@@ -8,6 +8,23 @@ machines. A backend is one class with five methods.
 from __future__ import annotations
 
 import abc
+import functools
+import typing as t
+
+from ..deadlines import shielded
+
+#: The operations a handler's deadline must never cut in half.
+_OPERATIONS = ("get", "set", "delete", "pop", "incr")
+
+
+def _shield(operation: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    @functools.wraps(operation)
+    def run(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        with shielded():
+            return operation(*args, **kwargs)
+
+    run.__calltransfer_shielded__ = True  # type: ignore[attr-defined]
+    return run
 
 
 class Store(abc.ABC):
@@ -17,8 +34,21 @@ class Store(abc.ABC):
     shares the store: two workers incrementing the same key get different results, and two
     workers popping the same key get the value at most once. An expired entry is never returned.
 
+    Every backend's operations run shielded from handler deadlines (see
+    :func:`~flask_calltransfer.deadlines.shielded`): a deadline that passes during ``incr`` raises
+    after the increment committed or rolled back, never half-way. Subclasses get this without
+    doing anything.
+
     .. versionadded:: 0.1
     """
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _OPERATIONS:
+            operation = cls.__dict__.get(name)
+            if operation is not None and not getattr(operation, "__isabstractmethod__", False):
+                if not getattr(operation, "__calltransfer_shielded__", False):
+                    setattr(cls, name, _shield(operation))
 
     @abc.abstractmethod
     def get(self, key: str) -> str | None:

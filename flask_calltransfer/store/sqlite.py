@@ -61,18 +61,23 @@ class SqliteStore(Store):
 
     def _write(self, work: t.Callable[[sqlite3.Connection], t.Any]) -> t.Any:
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
         try:
+            if connection.in_transaction:
+                # Left open by an interrupted write: never build on it, never keep the lock.
+                connection.execute("ROLLBACK")
+            connection.execute("BEGIN IMMEDIATE")
             result = work(connection)
+            self._writes += 1
+            if self._writes % _SWEEP_EVERY == 0:
+                connection.execute(
+                    "DELETE FROM calltransfer_kv WHERE expires IS NOT NULL AND expires <= ?", (self._now(),)
+                )
+            connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            # Whatever arrives (an error, a deadline), the connection leaves without a transaction.
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
             raise
-        self._writes += 1
-        if self._writes % _SWEEP_EVERY == 0:
-            connection.execute(
-                "DELETE FROM calltransfer_kv WHERE expires IS NOT NULL AND expires <= ?", (self._now(),)
-            )
-        connection.execute("COMMIT")
         return result
 
     def _expiry(self, ttl: float | None) -> float | None:
