@@ -37,30 +37,63 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: t.IO[bytes],
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, *, env: dict[str, str], workers: int = 2) -> t.Iterator[tuple[str, int]]:
+def gunicorn(
+    app: str, *, env: dict[str, str], workers: int = 2, args: t.Sequence[str] = ()
+) -> t.Iterator[tuple[str, int]]:
     """Run ``app`` (a ``module:factory()`` string) under gunicorn on a free loopback port."""
     port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "example_app/gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "/dev/null",
+        *args,
+        app,
+    ]
+    with _running(command, port, env) as address:
+        yield address
+
+
+#: The servers Flask users run, as the tests start them: name -> how to serve ``module:factory``.
+SERVER_KINDS = ("flask-run", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent", "waitress")
+
+
+@contextlib.contextmanager
+def serve(kind: str, module: str, factory: str, *, env: dict[str, str]) -> t.Iterator[tuple[str, int]]:
+    """Run the app ``module:factory()`` under one of :data:`SERVER_KINDS` on a loopback port."""
+    port = free_port()
+    python = [sys.executable, "-m"]
+    if kind == "flask-run":
+        # Threaded, as ``flask run`` is by default; no reloader outside debug mode.
+        command = [*python, "flask", "--app", f"{module}:{factory}", "run", "--host", "127.0.0.1"]
+        command += ["--port", str(port)]
+    elif kind == "waitress":
+        command = [*python, "waitress", "--listen", f"127.0.0.1:{port}", "--threads", "4"]
+        command += ["--call", f"{module}:{factory}"]
+    elif kind.startswith("gunicorn-"):
+        worker = kind.removeprefix("gunicorn-")
+        command = [*python, "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+        command += ["--worker-class", worker, "--threads", "4" if worker == "gthread" else "1"]
+        command += ["--timeout", "30", f"{module}:{factory}()"]
+    else:
+        raise ValueError(f"unknown server kind {kind!r}")
+    with _running(command, port, env) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def _running(command: list[str], port: int, env: dict[str, str]) -> t.Iterator[tuple[str, int]]:
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "example_app/gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--access-logfile",
-            "/dev/null",
-            app,
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=log,
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log
     )
     try:
         wait_for_port(port, process, log)
