@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest docs fuzz soak bench clean system-packages-test system-packages-run
+.PHONY: run test lint typecheck pytest docs fuzz soak chaos bench clean system-packages-test system-packages-run
 
 # Debian packages each target needs, as COMMAND:PACKAGE; tools/system-packages installs the missing
 # ones when it runs as root (or with password-less sudo) and otherwise prints the command and stops.
@@ -54,6 +54,11 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/load.py
+
+# Deadline chaos: 5,000 webhooks per server type whose handlers end around their deadline; fails on
+# any worker death or unanswered webhook (bench/chaos.py --help).
+chaos: $(BIN)/.installed
+	$(BIN)/python bench/chaos.py --requests $${CHAOS_REQUESTS:-5000}
 
 # A bounded load and soak check against gunicorn on loopback (bench/soak.py --help).
 soak: $(BIN)/.installed

@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 import typing as t
 
+from flask_calltransfer.platforms import worker_timeout
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Webhooks answer in milliseconds; a worker stuck for 30 s is a bug worth restarting.
-timeout = 30
+# Handler deadlines end slow handlers inside each platform's budget; what no deadline can reach
+# (C code holding the GIL) is ended here, once the most patient platform (Vapi, 20 s) has stopped
+# waiting: 21 s, instead of gunicorn's 30.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", worker_timeout()))
 accesslog = "-"
 loglevel = "info"
 

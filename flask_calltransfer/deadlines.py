@@ -175,23 +175,23 @@ class _Scope:
 
     # The three interrupters -----------------------------------------------------------------------
 
-    def _alarm_fire(self) -> None:
-        # Runs in the main thread, between two bytecodes of the request: nothing races it.
+    def _due(self) -> bool:
+        """Whether the timer or gevent's hub should raise now; they run between two bytecodes of
+        the request, or while its greenlet waits, so nothing races this."""
         if self.closed or self.raised:
-            return
+            return False
         if self.depth:
             self.pending = True
-            return
-        raise _Expired(self)
+            return False
+        return True
+
+    def _alarm_fire(self) -> None:
+        if self._due():
+            raise _Expired(self)
 
     def _gevent_fire(self) -> None:
-        # Runs in gevent's hub while the request's greenlet waits: nothing races it either.
-        if self.closed or self.raised:
-            return
-        if self.depth:
-            self.pending = True
-            return
-        self.greenlet.throw(_Expired(self))
+        if self._due():
+            self.greenlet.throw(_Expired(self))
 
     def _watchdog_fire(self) -> None:
         if _active.pop(self.token, None) is None:

@@ -18,6 +18,12 @@ def never_returns(call: TransferRequest) -> None:
     threading.Event().wait()
 
 
+@example_app.transfers.on_request(when=lambda call: "crunch" in call.text)
+def holds_the_gil(call: TransferRequest) -> None:
+    """C code that holds the GIL and checks no signal, out of every deadline's reach."""
+    sum(range(10**11))
+
+
 def create_app() -> Flask:
     app = example_app.create_app()
 

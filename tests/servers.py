@@ -66,8 +66,14 @@ SERVER_KINDS = ("flask-run", "gunicorn-sync", "gunicorn-gthread", "gunicorn-geve
 
 
 @contextlib.contextmanager
-def serve(kind: str, module: str, factory: str, *, env: dict[str, str]) -> t.Iterator[tuple[str, int]]:
-    """Run the app ``module:factory()`` under one of :data:`SERVER_KINDS` on a loopback port."""
+def serve(
+    kind: str, module: str, factory: str, *, env: dict[str, str], log_path: pathlib.Path | None = None
+) -> t.Iterator[tuple[str, int]]:
+    """Run the app ``module:factory()`` under one of :data:`SERVER_KINDS` on a loopback port.
+
+    :param log_path: where the server's stderr goes (default: a temporary file).
+    :raises ServerDied: on leaving, if the server process ended by itself meanwhile.
+    """
     port = free_port()
     python = [sys.executable, "-m"]
     if kind == "flask-run":
@@ -84,20 +90,28 @@ def serve(kind: str, module: str, factory: str, *, env: dict[str, str]) -> t.Ite
         command += ["--timeout", "30", f"{module}:{factory}()"]
     else:
         raise ValueError(f"unknown server kind {kind!r}")
-    with _running(command, port, env) as address:
+    with _running(command, port, env, log_path) as address:
         yield address
 
 
+class ServerDied(RuntimeError):
+    """The server process ended while a test was using it."""
+
+
 @contextlib.contextmanager
-def _running(command: list[str], port: int, env: dict[str, str]) -> t.Iterator[tuple[str, int]]:
+def _running(
+    command: list[str], port: int, env: dict[str, str], log_path: pathlib.Path | None = None
+) -> t.Iterator[tuple[str, int]]:
     # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
-    log = tempfile.TemporaryFile()
+    log = open(log_path, "w+b") if log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log
     )
+    died = False
     try:
         wait_for_port(port, process, log)
         yield "127.0.0.1", port
+        died = process.poll() is not None
     finally:
         process.terminate()
         try:
@@ -106,6 +120,8 @@ def _running(command: list[str], port: int, env: dict[str, str]) -> t.Iterator[t
             process.kill()
             process.wait(timeout=10)
         log.close()
+    if died:
+        raise ServerDied(f"The server ended by itself with exit code {process.returncode}: {command}")
 
 
 @contextlib.contextmanager

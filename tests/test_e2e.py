@@ -120,3 +120,39 @@ def test_a_handler_that_never_returns_still_gets_an_answer(server: tuple[str, in
         testing.vapi_secret_headers(SECRET),
     )
     assert reply["destination"]["number"] == "+31207948450"
+
+
+def test_a_handler_holding_the_gil_is_bounded_by_the_shipped_worker_timeout() -> None:
+    # The shipped config ties gunicorn's timeout to the platforms' budgets (21 s); 2 s here keeps
+    # the test short. Nothing in Python can interrupt sum() over a range: gunicorn ends the worker, the
+    # caller of that one request gets no answer, and the next webhook is answered by a new worker.
+    env = {"CALLTRANSFER_VAPI_SECRET": SECRET, "CALLTRANSFER_STORE_URL": "memory://", "GUNICORN_TIMEOUT": "2"}
+    with gunicorn("tests.e2e_app:create_app()", env=env, workers=1) as address:
+        body = testing.dumps(testing.vapi_transfer_request(text="crunch the numbers"))
+        started = time.monotonic()
+        with pytest.raises((ConnectionError, http.client.RemoteDisconnected)):
+            request(address, body, testing.vapi_secret_headers(SECRET))
+        assert time.monotonic() - started < 2 + 3
+        sales = testing.dumps(testing.vapi_transfer_request(text="sales"))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                status, reply = request(address, sales, testing.vapi_secret_headers(SECRET))
+                break
+            except ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert (status, reply["destination"]["number"]) == (200, "+31207948450")
+
+
+def test_the_shipped_worker_timeout_follows_the_platforms_budgets() -> None:
+    from flask_calltransfer.platforms import BUILTIN_PLATFORMS
+    from flask_calltransfer.platforms import worker_timeout
+
+    budgets = {name: cls.reply_budget for name, cls in BUILTIN_PLATFORMS.items()}
+    assert budgets == {"vapi": 20.0, "sipgate": 1.0, "voicedock": 10.0}
+    assert all(cls.handler_timeout < cls.reply_budget for cls in BUILTIN_PLATFORMS.values())
+    assert worker_timeout() == 21
+    namespace: dict[str, t.Any] = {}
+    exec((ROOT / "example_app/gunicorn.conf.py").read_text(), namespace)
+    assert namespace["timeout"] == 21

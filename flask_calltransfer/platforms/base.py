@@ -154,6 +154,10 @@ class Platform(abc.ABC):
     #: Seconds handlers may take when ``CALLTRANSFER_HANDLER_TIMEOUT`` does not say: safely
     #: inside the time the platform waits for a webhook reply.
     handler_timeout: t.ClassVar[float] = 10.0
+    #: Seconds the platform waits for a webhook reply before it gives up on it. After the longest
+    #: of these no platform is waiting, which bounds gunicorn's worker ``timeout``
+    #: (:func:`~flask_calltransfer.platforms.worker_timeout`).
+    reply_budget: t.ClassVar[float] = 10.0
 
     def __init__(self, *, services: Services, verifier: Verifier | None) -> None:
         #: The app's settings, store and HTTP client.

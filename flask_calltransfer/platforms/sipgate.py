@@ -150,6 +150,7 @@ class SipgatePlatform(Platform):
     credential_keys = (cfg.SIPGATE_TOKEN,)
     # sipgate asks for answers in under a second.
     handler_timeout = 0.8
+    reply_budget = 1.0
 
     def __init__(
         self,

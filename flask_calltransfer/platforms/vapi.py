@@ -341,6 +341,7 @@ class VapiPlatform(ToolCallPlatform):
     credential_keys = (cfg.VAPI_SECRET, cfg.VAPI_HMAC_SECRET)
     # Vapi waits 20 s by default (server.timeoutSeconds).
     handler_timeout = 15.0
+    reply_budget = 20.0
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> VapiPlatform:

@@ -95,6 +95,8 @@ class VoiceDockPlatform(ToolCallPlatform):
     credential_keys = (cfg.VOICEDOCK_SECRET,)
     # VoiceDock waits 10 s for a tool result, and the control request comes after the handlers.
     handler_timeout = 6.0
+    # Synchronous tool calls wait 10 s.
+    reply_budget = 10.0
 
     def __init__(self, *, tools: frozenset[str], client: VoiceDockClient | None, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
