@@ -30,6 +30,8 @@ DASHBOARD_TOKEN = "CALLTRANSFER_DASHBOARD_TOKEN"
 HTTP_TIMEOUT = "CALLTRANSFER_HTTP_TIMEOUT"
 HTTP_RETRIES = "CALLTRANSFER_HTTP_RETRIES"
 DELIVERY_TIMEOUT = "CALLTRANSFER_DELIVERY_TIMEOUT"
+HTTP_MAX_RESPONSE_BYTES = "CALLTRANSFER_HTTP_MAX_RESPONSE_BYTES"
+HTTP_RETRY_SERVER_ERRORS = "CALLTRANSFER_HTTP_RETRY_SERVER_ERRORS"
 
 VAPI_SECRET = "CALLTRANSFER_VAPI_SECRET"
 VAPI_SECRET_HEADER = "CALLTRANSFER_VAPI_SECRET_HEADER"
@@ -80,6 +82,10 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     # VoiceDock waits 10 s for a tool-call reply: the control request, retries included, must be done
     # well before that.
     DELIVERY_TIMEOUT: 8.0,
+    # The platforms' control answers are a few hundred bytes.
+    HTTP_MAX_RESPONSE_BYTES: 1024 * 1024,
+    # A control POST answered 5xx may have run; sending it again may transfer the caller twice.
+    HTTP_RETRY_SERVER_ERRORS: False,
     VAPI_SECRET: None,
     VAPI_SECRET_HEADER: "X-Vapi-Secret",
     VAPI_HMAC_SECRET: None,
@@ -179,6 +185,8 @@ class Settings:
     http_timeout: float
     http_retries: int
     delivery_timeout: float
+    http_max_response_bytes: int = 1024 * 1024
+    http_retry_server_errors: bool = False
 
 
 def load(config: t.Mapping[str, t.Any]) -> Settings:
@@ -206,7 +214,18 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         http_timeout=t.cast(float, get_number(config, HTTP_TIMEOUT)),
         http_retries=_get_count(config, HTTP_RETRIES),
         delivery_timeout=t.cast(float, get_number(config, DELIVERY_TIMEOUT)),
+        http_max_response_bytes=_get_bytes(config, HTTP_MAX_RESPONSE_BYTES),
+        http_retry_server_errors=get_bool(config, HTTP_RETRY_SERVER_ERRORS),
     )
+
+
+def _get_bytes(config: t.Mapping[str, t.Any], key: str) -> int:
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise ConfigurationError(
+            messages.config_type(key, "a whole number of bytes of at least 1024", value), key=key
+        )
+    return value
 
 
 def _get_count(config: t.Mapping[str, t.Any], key: str) -> int:

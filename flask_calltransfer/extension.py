@@ -243,7 +243,11 @@ class CallTransfer:
         store = self._store or from_url(settings.store_url or DEFAULT_URL, instance_path=app.instance_path)
         http = HttpClient(
             HttpSettings(
-                timeout=settings.http_timeout, retries=settings.http_retries, budget=settings.delivery_timeout
+                timeout=settings.http_timeout,
+                retries=settings.http_retries,
+                budget=settings.delivery_timeout,
+                max_response_bytes=settings.http_max_response_bytes,
+                retry_server_errors=settings.http_retry_server_errors,
             )
         )
         services = Services(

@@ -376,6 +376,20 @@ def api_retrying(method: str, path: str, failure: str, wait: float) -> str:
     return f"Retrying {method} {path} in {wait:.1f} s after: {failure}"
 
 
+def api_redirect(method: str, path: str, status: int) -> str:
+    return (
+        f"{method} {path} answered {status}, a redirect, which is never followed: the command was not"
+        " carried out. Configure the API's final URL."
+    )
+
+
+def api_too_large(method: str, path: str, cap: int) -> str:
+    return (
+        f"{method} {path} answered with a body over {cap} bytes, which was not read. Raise"
+        " CALLTRANSFER_HTTP_MAX_RESPONSE_BYTES if the API really answers that much."
+    )
+
+
 def api_bad_body(method: str, path: str, status: int) -> str:
     return f"{method} {path} answered {status} with a body that is not JSON."
 

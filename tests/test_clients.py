@@ -18,7 +18,7 @@ from tests.servers import free_port
 CONTROL = "/api/v1/calls/call-1/control"
 
 
-def voicedock(recorder: Recorder, **settings: float) -> VoiceDockClient:
+def voicedock(recorder: Recorder, **settings: float | bool) -> VoiceDockClient:
     http = HttpClient(HttpSettings(**settings))  # type: ignore[arg-type]
     return VoiceDockClient(http, api_url=f"{recorder.url}/api/v1/", api_key="vd-key")
 
@@ -165,18 +165,34 @@ def test_retry_after_past_the_deadline_fails_at_once(recorder: Recorder) -> None
     assert len(recorder.received) == 1
 
 
-def test_5xx_retried_with_backoff_until_exhausted(recorder: Recorder) -> None:
+def test_a_post_answered_5xx_is_not_sent_again(recorder: Recorder) -> None:
+    # The API may have carried out the transfer before failing: a second POST could run it twice.
     recorder.script(CONTROL, *[Reply(status=503, body={"error": "unavailable"})] * 5)
     with pytest.raises(ApiError, match="503") as info:
         voicedock(recorder, retries=2).transfer("call-1", "+31612345678")
     assert info.value.status == 503
+    assert len(recorder.received) == 1
+
+
+def test_5xx_retried_with_backoff_when_configured(recorder: Recorder) -> None:
+    recorder.script(CONTROL, *[Reply(status=503, body={"error": "unavailable"})] * 5)
+    with pytest.raises(ApiError, match="503"):
+        voicedock(recorder, retries=2, retry_server_errors=True).transfer("call-1", "+31612345678")
     assert len(recorder.received) == 3
 
 
-def test_5xx_then_success(recorder: Recorder) -> None:
+def test_5xx_then_success_when_configured(recorder: Recorder) -> None:
     recorder.script(CONTROL, Reply(status=502, raw=b"<html>bad gateway</html>"), Reply(status=500))
-    assert voicedock(recorder).transfer("call-1", "+31612345678")["success"] is True
+    client = voicedock(recorder, retry_server_errors=True)
+    assert client.transfer("call-1", "+31612345678")["success"] is True
     assert len(recorder.received) == 3
+
+
+def test_an_idempotent_request_is_retried_after_5xx(recorder: Recorder) -> None:
+    recorder.script("/thing", Reply(status=502), Reply(body={"ok": True}))
+    http = HttpClient(HttpSettings())
+    assert http.request("GET", f"{recorder.url}/thing") == {"ok": True}
+    assert len(recorder.to("/thing")) == 2
 
 
 def test_slow_answer_times_out_and_is_not_retried(recorder: Recorder) -> None:
@@ -192,7 +208,9 @@ def test_every_attempt_fits_in_the_deadline(recorder: Recorder) -> None:
     recorder.script(CONTROL, *[Reply(status=500, delay=0.4)] * 10)
     started = time.monotonic()
     with pytest.raises(ApiError):
-        voicedock(recorder, timeout=5.0, retries=10, budget=1.5).transfer("call-1", "+31612345678")
+        voicedock(recorder, timeout=5.0, retries=10, budget=1.5, retry_server_errors=True).transfer(
+            "call-1", "+31612345678"
+        )
     assert time.monotonic() - started < 2.0
 
 

@@ -1,8 +1,11 @@
 """Outbound HTTP with deadlines and retries, shared by the platform API clients.
 
-A transfer is on a live call's critical path, so every request has a timeout, and retries (on 429,
-honouring ``Retry-After``, and on 5xx, with capped exponential backoff) stop at a deadline: a
-retry that could not finish in time is not started.
+A transfer is on a live call's critical path, so every attempt has one total deadline (connect,
+headers and body together) and a response size cap, redirects are failures, and a request is
+retried only when it cannot have run: the connection was refused, or the API answered 429. A POST
+answered 5xx may have been carried out, so it is not repeated unless
+``CALLTRANSFER_HTTP_RETRY_SERVER_ERRORS`` says so; idempotent methods are. Retries stop at the
+call's deadline: a retry that could not finish in time is not started.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import httpx
 from .. import messages
 from ..exceptions import CallTransferError
 from ..logs import logger
+from .network import attempt_deadline
+from .network import transport as deadline_transport
 
 #: Backoff before the first retry; doubled each time, up to :data:`MAX_BACKOFF`.
 FIRST_BACKOFF = 0.2
@@ -67,17 +72,19 @@ def retry_after(response: httpx.Response, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def parse_error(response: httpx.Response) -> ApiError:
+def parse_error(response: httpx.Response, content: bytes | None = None) -> ApiError:
     """Turn an error response into :class:`ApiError`, reading both error-body shapes.
 
     ``{"error": {"code", "message", "param", "type"}}`` and ``{"error": "...", "message": ...,
     "details": [...]}``; anything else keeps the status and a short reason.
+
+    :param content: the body, when the response was streamed; else ``response.content``.
     """
     code: str | None = None
     text: str | None = None
     details: t.Any = None
     try:
-        body = response.json()
+        body = json.loads(content if content is not None else response.content)
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
     if isinstance(body, dict):
@@ -117,6 +124,18 @@ class HttpSettings:
     retries: int = 2
     #: Seconds a whole call (all attempts and waits) may take unless the caller gives a deadline.
     budget: float = 8.0
+    #: Bytes of a response body read at the most; a longer answer is a failure.
+    max_response_bytes: int = 1024 * 1024
+    #: Repeat a non-idempotent request (POST, PATCH) after a 5xx, although it may have run.
+    retry_server_errors: bool = False
+
+
+#: Methods that may be repeated after a 5xx: sending them twice does what sending them once does.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class HttpClient:
@@ -142,7 +161,9 @@ class HttpClient:
     def _httpx(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(transport=self._transport, follow_redirects=False)
+                self._client = httpx.Client(
+                    transport=self._transport or deadline_transport(), follow_redirects=False
+                )
             return self._client
 
     def request(
@@ -161,41 +182,77 @@ class HttpClient:
         :raises ApiError: for an error status after the last retry, a timeout, or no connection.
         """
         deadline = deadline if deadline is not None else time.monotonic() + self.settings.budget
+        path = url_path(url)
         backoff = FIRST_BACKOFF
         attempt = 0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ApiError(messages.api_deadline(method, url_path(url)))
+                raise ApiError(messages.api_deadline(method, path))
             timeout = min(self.settings.timeout, remaining)
             try:
-                response = self._httpx().request(
-                    method, url, json=json_body, headers=headers, timeout=timeout
-                )
-            except httpx.ConnectError as exc:
+                response, content = self._attempt(method, url, json_body, headers, timeout)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing was sent, so trying again cannot run a command twice.
-                failure = ApiError(messages.api_unreachable(method, url_path(url), type(exc).__name__))
+                failure = ApiError(messages.api_unreachable(method, path, type(exc).__name__))
                 wait = backoff
             except httpx.TimeoutException:
-                raise ApiError(messages.api_timeout(method, url_path(url), timeout)) from None
+                raise ApiError(messages.api_timeout(method, path, timeout)) from None
+            except _TooLarge:
+                raise ApiError(
+                    messages.api_too_large(method, path, self.settings.max_response_bytes)
+                ) from None
             except httpx.HTTPError as exc:
-                raise ApiError(messages.api_unreachable(method, url_path(url), type(exc).__name__)) from None
+                raise ApiError(messages.api_unreachable(method, path, type(exc).__name__)) from None
             else:
-                if response.status_code < 400:
-                    return _decode(response)
-                failure = parse_error(response)
-                if response.status_code != 429 and response.status_code < 500:
+                status = response.status_code
+                if status < 300:
+                    return _decode(response, content)
+                if status < 400:
+                    raise ApiError(messages.api_redirect(method, path, status), status=status)
+                failure = parse_error(response, content)
+                if status == 429:
+                    # Turned away before it ran: repeating it is safe.
+                    wait = failure.retry_after if failure.retry_after is not None else backoff
+                elif status >= 500 and (method.upper() in IDEMPOTENT or self.settings.retry_server_errors):
+                    wait = failure.retry_after if failure.retry_after is not None else backoff
+                else:
                     raise failure
-                wait = failure.retry_after if failure.retry_after is not None else backoff
             attempt += 1
             if attempt > self.settings.retries:
                 raise failure
             if time.monotonic() + wait >= deadline:
-                logger.warning(messages.api_no_time_to_retry(method, url_path(url), wait))
+                logger.warning(messages.api_no_time_to_retry(method, path, wait))
                 raise failure
-            logger.info(messages.api_retrying(method, url_path(url), str(failure), wait))
+            logger.info(messages.api_retrying(method, path, str(failure), wait))
             self._sleep(wait)
             backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        json_body: t.Any,
+        headers: t.Mapping[str, str] | None,
+        timeout: float,
+    ) -> tuple[httpx.Response, bytes]:
+        """One request, whose connect, headers and body share ``timeout``; reads at most the cap."""
+        cap = self.settings.max_response_bytes
+        with attempt_deadline(time.monotonic() + timeout):
+            with self._httpx().stream(
+                method, url, json=json_body, headers=headers, timeout=timeout
+            ) as response:
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > cap:
+                    raise _TooLarge()
+                chunks = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        raise _TooLarge()
+                    chunks.append(chunk)
+        return response, b"".join(chunks)
 
     def close(self) -> None:
         with self._lock:
@@ -209,11 +266,11 @@ def url_path(url: str | httpx.URL) -> str:
     return httpx.URL(url).path
 
 
-def _decode(response: httpx.Response) -> t.Any:
-    if not response.content:
+def _decode(response: httpx.Response, content: bytes) -> t.Any:
+    if not content:
         return None
     try:
-        return response.json()
+        return json.loads(content)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiError(
             messages.api_bad_body(
