@@ -12,6 +12,7 @@ from .exceptions import InvalidDestination
 from .exceptions import InvalidPayload
 from .exceptions import PayloadTooLarge
 from .exceptions import RequestVerificationFailed
+from .exceptions import StoreUnavailable
 from .exceptions import TransferRefused
 from .exceptions import UnsupportedDestination
 from .exceptions import refuse
@@ -54,6 +55,7 @@ __all__ = [
     "RequestVerificationFailed",
     "SipDestination",
     "SipgatePlatform",
+    "StoreUnavailable",
     "TransferRefused",
     "TransferRequest",
     "UnsupportedDestination",

@@ -17,6 +17,7 @@ from . import phone
 from . import signals
 from .models import Destination
 from .models import TransferRequest
+from .store.base import bookkeeping
 
 if t.TYPE_CHECKING:
     from .store import Store
@@ -49,10 +50,11 @@ class TransferLog:
         return phone.mask(number)
 
     def add(self, record: dict[str, t.Any]) -> None:
-        """Append one record."""
+        """Append one record; while the store is unavailable the record is skipped, and logged."""
         record.setdefault("at", time.time())
-        number = self.store.incr("log:last")
-        self.store.set(f"log:{number}", json.dumps(record, separators=(",", ":")), ttl=self.retention)
+        with bookkeeping("a transfer-log record"):
+            number = self.store.incr("log:last")
+            self.store.set(f"log:{number}", json.dumps(record, separators=(",", ":")), ttl=self.retention)
 
     def records(self, since: float = 0.0) -> list[dict[str, t.Any]]:
         """The records still kept, oldest first, from ``since`` (a Unix time) on."""

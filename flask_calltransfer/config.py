@@ -22,6 +22,8 @@ FALLBACK = "CALLTRANSFER_FALLBACK"
 REFUSAL_MESSAGE = "CALLTRANSFER_REFUSAL_MESSAGE"
 MAX_BODY_BYTES = "CALLTRANSFER_MAX_BODY_BYTES"
 STORE_URL = "CALLTRANSFER_STORE_URL"
+STORE_TIMEOUT = "CALLTRANSFER_STORE_TIMEOUT"
+STORE_COOLDOWN = "CALLTRANSFER_STORE_COOLDOWN"
 HANDLER_TIMEOUT = "CALLTRANSFER_HANDLER_TIMEOUT"
 LOG_TRANSFERS = "CALLTRANSFER_LOG_TRANSFERS"
 LOG_CALLERS = "CALLTRANSFER_LOG_CALLERS"
@@ -71,6 +73,9 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     # A long Vapi call carries thousands of artifact messages, twice over; 10 MiB leaves room.
     MAX_BODY_BYTES: 10 * 1024 * 1024,
     STORE_URL: None,
+    # sipgate waits about a second in all: a store that has not answered in a quarter of it is down.
+    STORE_TIMEOUT: 0.25,
+    STORE_COOLDOWN: 1.0,
     # None: each platform's own default, safely inside that platform's webhook timeout.
     HANDLER_TIMEOUT: None,
     LOG_TRANSFERS: False,
@@ -187,6 +192,8 @@ class Settings:
     delivery_timeout: float
     http_max_response_bytes: int = 1024 * 1024
     http_retry_server_errors: bool = False
+    store_timeout: float = 0.25
+    store_cooldown: float = 1.0
 
 
 def load(config: t.Mapping[str, t.Any]) -> Settings:
@@ -216,6 +223,8 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         delivery_timeout=t.cast(float, get_number(config, DELIVERY_TIMEOUT)),
         http_max_response_bytes=_get_bytes(config, HTTP_MAX_RESPONSE_BYTES),
         http_retry_server_errors=get_bool(config, HTTP_RETRY_SERVER_ERRORS),
+        store_timeout=t.cast(float, get_number(config, STORE_TIMEOUT)),
+        store_cooldown=t.cast(float, get_number(config, STORE_COOLDOWN)),
     )
 
 

@@ -86,6 +86,18 @@ class DeliveryFailed(CallTransferError):
         self.cause = cause
 
 
+class StoreUnavailable(CallTransferError):
+    """A store operation failed because the store is down, locked, full or too slow, or was not
+    tried because it failed moments ago (its circuit breaker is open).
+
+    The extension degrades around it: bookkeeping is skipped, and state a transfer needs falls
+    back to the safest answer that still transfers. Handlers that use the store directly (a
+    :class:`~flask_calltransfer.DestinationPool` does, and degrades too) may catch it.
+
+    .. versionadded:: 0.1
+    """
+
+
 class InvalidPayload(CallTransferError, BadRequest):
     """The request body is not a payload the platform sends. Answered with ``400``.
 

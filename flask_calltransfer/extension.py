@@ -45,6 +45,7 @@ from .platforms.base import Services
 from .store import DEFAULT_URL
 from .store import Store
 from .store import from_url
+from .store.base import bookkeeping
 
 #: A routing handler: takes the request, returns a destination, a string shorthand, or ``None``.
 RequestHandler = t.Callable[[TransferRequest], HandlerResult | t.Awaitable[HandlerResult]]
@@ -240,7 +241,10 @@ class CallTransfer:
             raise RuntimeError(messages.already_registered())
         cfg.apply_defaults(app.config)
         settings = cfg.load(app.config)
-        store = self._store or from_url(settings.store_url or DEFAULT_URL, instance_path=app.instance_path)
+        store = self._store or from_url(
+            settings.store_url or DEFAULT_URL, instance_path=app.instance_path, timeout=settings.store_timeout
+        )
+        store.cooldown = settings.store_cooldown
         http = HttpClient(
             HttpSettings(
                 timeout=settings.http_timeout,
@@ -614,6 +618,16 @@ class CallTransfer:
 
     def _route(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
         """The whole routing path for one request. Always returns the platform's valid answer."""
+        try:
+            return self._route_steps(app, state, platform, call)
+        except Exception as exc:
+            # A bug of ours, or a part that failed where nothing expected it: the call still gets
+            # its own refusal (a tool call its id), not the blueprint's bare last resort.
+            logger.exception(messages.route_failed(repr(call)))
+            signals.transfer_failed.send(app, call=call, exception=exc, stage="internal")
+            return self._refuse(app, platform, call, state.settings.refusal_message)
+
+    def _route_steps(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
         owed = platform.owed(call)
         if owed is not None:
             return owed
@@ -725,9 +739,10 @@ class CallTransfer:
         elapsed = time.perf_counter() - started
         if call.call_id and signals.transfer_outcome.has_receivers_for(app):
             # Remembered so that the end of the call can be reported as this transfer's outcome.
-            self._state().services.store.set(
-                self._outcome_key(call.platform, call.call_id), "1", ttl=_OUTCOME_TTL
-            )
+            with bookkeeping("tracking a transfer's outcome"):
+                self._state().services.store.set(
+                    self._outcome_key(call.platform, call.call_id), "1", ttl=_OUTCOME_TTL
+                )
         logger.info(
             "Transfer %s on %s resolved to %s by %s in %.1f ms.",
             call.call_id,
@@ -759,13 +774,15 @@ class CallTransfer:
             return
         store = self._state().services.store
         key = self._outcome_key(platform.name, event.call_id)
-        transferred = store.pop(key) is not None
-        # Several events may tell of one transfer (Vapi's transfer-update, then the call's end):
-        # the first one is reported, on whichever worker it arrives.
-        if (found.definite or transferred) and store.incr(key + ":reported", ttl=_OUTCOME_TTL) == 1:
-            signals.transfer_outcome.send(
-                app, platform=platform.name, call_id=event.call_id, outcome=found.outcome, detail=found.detail
-            )
+        with bookkeeping("reporting a transfer's outcome"):
+            transferred = store.pop(key) is not None
+            # Several events may tell of one transfer (Vapi's transfer-update, then the call's end):
+            # the first one is reported, on whichever worker it arrives.
+            if not (found.definite or transferred) or store.incr(key + ":reported", ttl=_OUTCOME_TTL) != 1:
+                return
+        signals.transfer_outcome.send(
+            app, platform=platform.name, call_id=event.call_id, outcome=found.outcome, detail=found.detail
+        )
 
     def _event(self, app: Flask, platform: Platform, event: PlatformEvent) -> Response:
         """Answer an event that is not a transfer request."""

@@ -503,3 +503,68 @@ def signal_receiver_async(signal: str, receiver: object) -> str:
         f"The receiver {_receiver_name(receiver)} of the {signal!r} signal is a coroutine function,"
         " which blinker cannot call from a webhook. Connect a plain function instead."
     )
+
+
+def store_failed(store: str, operation: str, exc: BaseException) -> str:
+    return (
+        f"The store {store} failed on {operation} ({type(exc).__name__}: {str(exc)[:200]}); operations"
+        " fail at once for a moment before it is tried again. Check that the store is up, writable"
+        " and not locked by another process."
+    )
+
+
+def store_circuit_open(store: str, seconds: float) -> str:
+    return (
+        f"The store {store} failed moments ago; it is tried again in {seconds:.1f} s. Check that the"
+        " store is up, writable and not locked by another process."
+    )
+
+
+def store_recovered(store: str) -> str:
+    return f"The store {store} answers again."
+
+
+def store_bookkeeping_skipped(what: str, detail: str) -> str:
+    return f"Skipped {what}, because the store is unavailable; the caller's answer is unchanged. {detail}"
+
+
+def tool_call_claimed_locally(platform: str, tool_call_id: str, detail: str) -> str:
+    return (
+        f"The {platform} tool call {tool_call_id} could not be claimed in the store, so it is delivered"
+        f" from this worker without the cross-worker exactly-once check. {detail}"
+    )
+
+
+def tool_call_reply_not_kept(platform: str, tool_call_id: str, detail: str) -> str:
+    return (
+        f"The reply to the {platform} tool call {tool_call_id} could not be kept in the store; a repeat"
+        f" delivery to another worker may be answered anew. {detail}"
+    )
+
+
+def pool_turn_local(pool: str, detail: str) -> str:
+    return (
+        f"The DestinationPool {pool!r} took a turn of this worker's own, because the store is"
+        f" unavailable. {detail}"
+    )
+
+
+def pending_not_kept(session_id: str, detail: str) -> str:
+    return (
+        f"The announced transfer of sipgate session {session_id} could not be kept in the store, so it"
+        f" is sent now, without the announcement. {detail}"
+    )
+
+
+def pending_not_read(session_id: str, detail: str) -> str:
+    return (
+        f"Could not read the pending transfer of sipgate session {session_id} from the store; the event"
+        f" is answered as if none were pending. {detail}"
+    )
+
+
+def route_failed(call: str) -> str:
+    return (
+        f"Routing {call} failed inside Flask-CallTransfer; answering with the refusal. This is a bug or"
+        " a failing dependency: the traceback below says which."
+    )

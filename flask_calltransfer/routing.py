@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import re
 import typing as t
 import zoneinfo
 
 from flask import current_app
 
+from . import messages
+from .exceptions import StoreUnavailable
+from .logs import logger
 from .models import Destination
 
 if t.TYPE_CHECKING:
@@ -48,15 +52,23 @@ class DestinationPool:
                 raise TypeError(f"The DestinationPool {name!r} takes destinations or strings, not {kind}.")
         self.name = name
         self.destinations = tuple(destinations)
+        self._local_turns = itertools.count()
 
     def next(self, store: Store | None = None) -> Destination | str:
         """The next destination in turn. Handlers may return it as is.
+
+        While the store is unavailable, turns are taken in this process alone: callers are still
+        spread over the pool, only not in one order shared by every worker.
 
         :param store: the store holding the turn; defaults to the current app's.
         """
         if store is None:
             store = current_app.extensions["calltransfer"].services.store
-        turn = store.incr(f"pool:{self.name}") - 1
+        try:
+            turn = store.incr(f"pool:{self.name}") - 1
+        except StoreUnavailable as exc:
+            logger.warning(messages.pool_turn_local(self.name, str(exc)))
+            turn = next(self._local_turns)
         return self.destinations[turn % len(self.destinations)]
 
     def __repr__(self) -> str:

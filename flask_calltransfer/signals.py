@@ -89,7 +89,7 @@ transfer_refused = _signals.signal("transfer-refused")
 
 #: Sent when a step of routing failed and the failure path took over. Sender: the app. Keyword
 #: arguments: ``call``; ``exception`` (the exception); ``stage`` (``"handler"``, ``"destination"``,
-#: ``"on_error"`` or ``"fallback"``).
+#: ``"on_error"``, ``"fallback"``, ``"timeout"``, ``"deliver"`` or ``"internal"``).
 transfer_failed = _signals.signal("transfer-failed")
 
 #: Sent when a webhook request is turned away. Never carries the payload or a secret. Sender: the

@@ -6,6 +6,7 @@ import contextlib
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -125,13 +126,14 @@ def _running(
 
 
 @contextlib.contextmanager
-def redis_server() -> t.Iterator[str]:
-    """Run a real redis-server on a free loopback port, without persistence; yields its URL."""
+def redis_process(port: int | None = None) -> t.Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run a real redis-server on a loopback port, without persistence; yields its URL and process,
+    so a test can stop or pause it by PID."""
     if shutil.which("redis-server") is None:
         raise RuntimeError(
-            "redis-server is not installed. Install Debian's redis-server package (.ci/run does)."
+            "redis-server is not installed. Install Debian's redis-server package (make test does)."
         )
-    port = free_port()
+    port = port or free_port()
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -140,8 +142,17 @@ def redis_server() -> t.Iterator[str]:
     )
     try:
         wait_for_port(port, process, log)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # in case a test left it paused
+            process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+@contextlib.contextmanager
+def redis_server() -> t.Iterator[str]:
+    """Run a real redis-server on a free loopback port, without persistence; yields its URL."""
+    with redis_process() as (url, _):
+        yield url

@@ -23,6 +23,7 @@ from .. import messages
 from ..exceptions import ConfigurationError
 from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
+from ..exceptions import StoreUnavailable
 from ..exceptions import TransferRefused
 from ..logs import logger
 from ..models import Conversation
@@ -33,6 +34,7 @@ from ..models import TransferRequest
 from ..schemas import FastDumper
 from ..schemas import FastLoader
 from ..security import SharedSecretVerifier
+from ..store.base import bookkeeping
 from .base import Inbound
 from .base import Outcome
 from .base import Platform
@@ -216,12 +218,17 @@ class SipgatePlatform(Platform):
         if call_id is None:
             return None
         if event == "session_end":
-            self.store.delete(self._pending_key(call_id))
+            with bookkeeping("clearing a sipgate session's pending transfer"):
+                self.store.delete(self._pending_key(call_id))
             return None
         if event in DELIVERY_EVENTS:
             key = self._pending_key(call_id)
-            # A read first: most utterances owe nothing, and a pop is a write transaction.
-            action = self.store.pop(key) if self.store.get(key) is not None else None
+            try:
+                # A read first: most utterances owe nothing, and a pop is a write transaction.
+                action = self.store.pop(key) if self.store.get(key) is not None else None
+            except StoreUnavailable as exc:
+                logger.warning(messages.pending_not_read(call_id, str(exc)))
+                return None
             if action is not None:
                 logger.info("Handing over the announced transfer of sipgate session %s.", call_id)
                 return Response(action, mimetype="application/json")
@@ -271,7 +278,12 @@ class SipgatePlatform(Platform):
         action = self.transfer_action(call, t.cast(NumberDestination, outcome))
         if self.announce and outcome.message:
             encoded = json.dumps(action, separators=(",", ":"), ensure_ascii=False)
-            self.store.set(self._pending_key(t.cast(str, call.call_id)), encoded, ttl=self.pending_ttl)
+            try:
+                self.store.set(self._pending_key(t.cast(str, call.call_id)), encoded, ttl=self.pending_ttl)
+            except StoreUnavailable as exc:
+                # The hand-over after the announcement needs the store: transfer now instead.
+                logger.warning(messages.pending_not_kept(t.cast(str, call.call_id), str(exc)))
+                return json_response(action)
             return self.speak(call, outcome.message)
         return json_response(action)
 

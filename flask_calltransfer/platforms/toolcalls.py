@@ -21,6 +21,7 @@ from flask import Response
 
 from .. import messages
 from ..exceptions import DeliveryFailed
+from ..exceptions import StoreUnavailable
 from ..exceptions import TransferRefused
 from ..logs import logger
 from ..models import Destination
@@ -100,18 +101,45 @@ def find(lists: t.Iterable[object], names: frozenset[str]) -> list[ToolCall]:
     return list(found.values())
 
 
+class _LocalClaims:
+    """This process's own record of tool calls it claimed while the store was unavailable, so a
+    repeat delivery to the same worker is still not sent twice."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._claims: dict[str, tuple[float, str | None]] = {}
+
+    def claim(self, key: str) -> str | bool:
+        now = time.monotonic()
+        found = self._claims.get(key)
+        if found is not None and found[0] > now:
+            return found[1] if found[1] is not None else False
+        if len(self._claims) >= self._size:
+            # Dicts keep insertion order: the oldest claims go first.
+            for old in list(self._claims)[: self._size // 10]:
+                del self._claims[old]
+        self._claims[key] = (now + REPLY_TTL, None)
+        return True
+
+    def remember(self, key: str, reply: str) -> None:
+        if key in self._claims:
+            self._claims[key] = (self._claims[key][0], reply)
+
+
+_local_claims = _LocalClaims()
+
+
 class Ledger:
     """Exactly-once replies to tool calls, through the store.
 
     The first delivery of a tool call claims it; later deliveries wait for its reply and repeat it.
+    When the store is unavailable the claim is made in this process only: the tool call is still
+    delivered, once from this worker, and answered with its id.
     """
 
     def __init__(self, store: Store, platform: str) -> None:
         self._store = store
         self._platform = platform
-
-    def _key(self, kind: str, tool_call_id: str) -> str:
-        return f"{self._platform}:toolcall:{kind}:{tool_call_id}"
 
     def claim(self, tool_call_id: str, *, wait: float) -> str | bool:
         """Claim a tool call.
@@ -120,6 +148,26 @@ class Ledger:
             first delivery if this one repeats it; ``False`` if the first delivery gave no reply
             within ``wait`` seconds.
         """
+        try:
+            return self._claim(tool_call_id, wait=wait)
+        except StoreUnavailable as exc:
+            logger.warning(messages.tool_call_claimed_locally(self._platform, tool_call_id, str(exc)))
+            return _local_claims.claim(self._key("claim", tool_call_id))
+
+    def remember(self, tool_call_id: str, response: Response) -> Response:
+        """Keep the reply to a tool call for later deliveries of it; returns the response."""
+        reply = response.get_data(as_text=True)
+        _local_claims.remember(self._key("claim", tool_call_id), reply)
+        try:
+            self._store.set(self._key("reply", tool_call_id), reply, ttl=REPLY_TTL)
+        except StoreUnavailable as exc:
+            logger.warning(messages.tool_call_reply_not_kept(self._platform, tool_call_id, str(exc)))
+        return response
+
+    def _key(self, kind: str, tool_call_id: str) -> str:
+        return f"{self._platform}:toolcall:{kind}:{tool_call_id}"
+
+    def _claim(self, tool_call_id: str, *, wait: float) -> str | bool:
         reply = self._store.get(self._key("reply", tool_call_id))
         if reply is not None:
             return reply
@@ -130,15 +178,14 @@ class Ledger:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             time.sleep(POLL_INTERVAL)
-            reply = self._store.get(self._key("reply", tool_call_id))
+            try:
+                reply = self._store.get(self._key("reply", tool_call_id))
+            except StoreUnavailable:
+                # Another delivery holds the claim: sending it again could transfer twice.
+                return False
             if reply is not None:
                 return reply
         return False
-
-    def remember(self, tool_call_id: str, response: Response) -> Response:
-        """Keep the reply to a tool call for later deliveries of it; returns the response."""
-        self._store.set(self._key("reply", tool_call_id), response.get_data(as_text=True), ttl=REPLY_TTL)
-        return response
 
 
 #: When set (by ``flask calltransfer simulate``), deliveries are recorded here instead of sent.

@@ -14,10 +14,13 @@ from .sqlite import SqliteStore
 DEFAULT_URL = "sqlite:///calltransfer.sqlite3"
 
 
-def from_url(url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL") -> Store:
+def from_url(
+    url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL", timeout: float = 0.25
+) -> Store:
     """Build the store a URL names: ``memory://``, ``sqlite:///path`` or ``redis://host/db``.
 
-    Relative SQLite paths are taken from ``instance_path``.
+    Relative SQLite paths are taken from ``instance_path``. ``timeout`` bounds each operation's
+    wait for the server or for another process's lock.
     """
     if url == "memory://":
         return MemoryStore()
@@ -25,7 +28,7 @@ def from_url(url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL
         from .redis import RedisStore
 
         try:
-            return RedisStore.from_url(url)
+            return RedisStore.from_url(url, timeout=timeout)
         except ImportError:
             raise ConfigurationError(messages.store_needs_redis(key), key=key) from None
         except ValueError as exc:
@@ -34,7 +37,9 @@ def from_url(url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL
         path = url.removeprefix("sqlite:///")
         if not path or path.endswith("/"):
             raise ConfigurationError(messages.store_url_invalid(key, url), key=key)
-        return SqliteStore(path if os.path.isabs(path) else os.path.join(instance_path, path))
+        return SqliteStore(
+            path if os.path.isabs(path) else os.path.join(instance_path, path), timeout=timeout
+        )
     raise ConfigurationError(messages.store_url_invalid(key, url), key=key)
 
 

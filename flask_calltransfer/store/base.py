@@ -8,23 +8,54 @@ machines. A backend is one class with five methods.
 from __future__ import annotations
 
 import abc
+import collections
+import contextlib
 import functools
+import time
 import typing as t
 
+from .. import messages
 from ..deadlines import shielded
+from ..exceptions import StoreUnavailable
+from ..logs import logger
 
 #: The operations a handler's deadline must never cut in half.
 _OPERATIONS = ("get", "set", "delete", "pop", "incr")
 
 
-def _shield(operation: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
     @functools.wraps(operation)
-    def run(*args: t.Any, **kwargs: t.Any) -> t.Any:
+    def run(self: Store, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        now = time.monotonic()
+        if now < self._open_until:
+            self.faults["skipped: " + name] += 1
+            raise StoreUnavailable(messages.store_circuit_open(repr(self), self._open_until - now))
         with shielded():
-            return operation(*args, **kwargs)
+            try:
+                result = operation(self, *args, **kwargs)
+            except self.outage_errors as exc:
+                self.faults["failed: " + name] += 1
+                # One failure opens the breaker: a dead store costs one short timeout per
+                # cool-down, not one per operation.
+                self._open_until = time.monotonic() + self.cooldown
+                raise StoreUnavailable(messages.store_failed(repr(self), name, exc)) from exc
+        if self._open_until:
+            self._open_until = 0.0
+            logger.info(messages.store_recovered(repr(self)))
+        return result
 
-    run.__calltransfer_shielded__ = True  # type: ignore[attr-defined]
+    run.__calltransfer_guarded__ = True  # type: ignore[attr-defined]
     return run
+
+
+@contextlib.contextmanager
+def bookkeeping(what: str) -> t.Iterator[None]:
+    """Run store bookkeeping that must never change a caller's answer: a store outage is logged
+    (and counted by the store) and the block is skipped."""
+    try:
+        yield
+    except StoreUnavailable as exc:
+        logger.warning(messages.store_bookkeeping_skipped(what, str(exc)))
 
 
 class Store(abc.ABC):
@@ -34,21 +65,46 @@ class Store(abc.ABC):
     shares the store: two workers incrementing the same key get different results, and two
     workers popping the same key get the value at most once. An expired entry is never returned.
 
-    Every backend's operations run shielded from handler deadlines (see
-    :func:`~flask_calltransfer.deadlines.shielded`): a deadline that passes during ``incr`` raises
-    after the increment committed or rolled back, never half-way. Subclasses get this without
-    doing anything.
+    Subclasses get two guarantees without doing anything:
+
+    - Every operation runs shielded from handler deadlines (see
+      :class:`~flask_calltransfer.deadlines.shielded`): a deadline that passes during ``incr``
+      raises after the increment committed or rolled back, never half-way.
+    - Every operation sits behind a circuit breaker. An exception in :attr:`outage_errors` is
+      raised as :class:`~flask_calltransfer.StoreUnavailable` and opens the breaker for
+      :attr:`cooldown` seconds, during which operations fail at once instead of each waiting for
+      a dead server. The first success after that closes it. :attr:`faults` counts both.
 
     .. versionadded:: 0.1
     """
+
+    #: Exceptions that mean the store is down, locked, full or too slow (not a bug of the caller).
+    outage_errors: tuple[type[BaseException], ...] = (OSError,)
+    #: Seconds operations fail at once after an outage error, before the store is tried again.
+    cooldown: float = 1.0
+    _open_until: float = 0.0
+
+    @property
+    def faults(self) -> collections.Counter[str]:
+        """Operations that failed (``"failed: incr"``) or were skipped while the breaker was open
+        (``"skipped: incr"``), in this process."""
+        counts: collections.Counter[str] | None = self.__dict__.get("_faults")
+        if counts is None:
+            counts = self.__dict__["_faults"] = collections.Counter()
+        return counts
+
+    @property
+    def available(self) -> bool:
+        """Whether the circuit breaker lets operations through now."""
+        return time.monotonic() >= self._open_until
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
         for name in _OPERATIONS:
             operation = cls.__dict__.get(name)
             if operation is not None and not getattr(operation, "__isabstractmethod__", False):
-                if not getattr(operation, "__calltransfer_shielded__", False):
-                    setattr(cls, name, _shield(operation))
+                if not getattr(operation, "__calltransfer_guarded__", False):
+                    setattr(cls, name, _guard(name, operation))
 
     @abc.abstractmethod
     def get(self, key: str) -> str | None:

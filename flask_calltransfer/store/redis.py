@@ -33,17 +33,33 @@ class RedisStore(Store):
     """
 
     def __init__(self, client: redis_module.Redis, *, prefix: str = "calltransfer:") -> None:
+        import redis
+
         self.client = client
         self.prefix = prefix
         self._incr = client.register_script(_INCR)
+        self.outage_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
     @classmethod
-    def from_url(cls, url: str) -> RedisStore:
-        import redis
+    def from_url(cls, url: str, *, timeout: float = 0.25) -> RedisStore:
+        """A store on a new client for ``url``, whose connects and commands wait ``timeout`` s.
 
-        return cls(
-            redis.Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+        redis-py's own retries are off: a retry of a timed-out command costs another timeout
+        inside a webhook's budget, and the store's circuit breaker already spaces out attempts.
+        """
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
         )
+        return cls(client)
 
     def get(self, key: str) -> str | None:
         return t.cast("str | None", self.client.get(self.prefix + key))

@@ -9,6 +9,7 @@ import threading
 import time
 import typing as t
 
+from ..deadlines import remaining
 from .base import Store
 
 _SCHEMA = (
@@ -28,10 +29,23 @@ class SqliteStore(Store):
 
     ``sqlite:///relative/path.sqlite3`` (relative to the app's instance folder) or
     ``sqlite:////absolute/path.sqlite3`` in ``CALLTRANSFER_STORE_URL``.
+
+    A write waits at most ``timeout`` seconds for another process's lock (less when the handler's
+    deadline is nearer), then fails as :class:`~flask_calltransfer.StoreUnavailable`; a read-only
+    file or a full disk fails the same way.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, clock: t.Callable[[], float] = time.time) -> None:
+    outage_errors = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: t.Callable[[], float] = time.time,
+        timeout: float = 0.25,
+    ) -> None:
         self.path = pathlib.Path(path)
+        self.timeout = timeout
         self._clock = clock
         self._local = threading.local()
         self._writes = 0
@@ -41,13 +55,24 @@ class SqliteStore(Store):
         if connection is not None and self._local.pid == os.getpid():
             return connection
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=True)
+        connection = sqlite3.connect(
+            self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True
+        )
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute(_SCHEMA)
         self._local.connection = connection
         self._local.pid = os.getpid()
+        self._local.busy = self.timeout
         return connection
+
+    def _budget(self, connection: sqlite3.Connection) -> None:
+        # Waiting for a lock must end inside the handler's deadline, when there is one.
+        left = remaining()
+        busy = self.timeout if left is None else max(min(self.timeout, left), 0.01)
+        if busy != self._local.busy:
+            connection.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
+            self._local.busy = busy
 
     def _now(self) -> float:
         return self._clock()
@@ -61,6 +86,7 @@ class SqliteStore(Store):
 
     def _write(self, work: t.Callable[[sqlite3.Connection], t.Any]) -> t.Any:
         connection = self._connection()
+        self._budget(connection)
         try:
             if connection.in_transaction:
                 # Left open by an interrupted write: never build on it, never keep the lock.

@@ -1,0 +1,261 @@
+"""The store going away, against real parts: Redis stopped, paused (SIGSTOP) and restarted, and
+the SQLite file locked by another process, made read-only, or on a full file system.
+
+During each fault, every platform still gets a valid answer within its budget that still
+transfers: Vapi its destination, a VoiceDock tool call one control request and a reply with its
+tool call id, an announced sipgate transfer sent unannounced, a DestinationPool a destination.
+Bookkeeping (the transfer log, outcome tracking) is skipped and counted. When the fault ends the
+store works again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import typing as t
+
+import pytest
+from flask import Flask
+
+from flask_calltransfer import CallTransfer
+from flask_calltransfer import DestinationPool
+from flask_calltransfer import NumberDestination
+from flask_calltransfer import TransferRequest
+from flask_calltransfer import signals
+from flask_calltransfer import testing
+from tests.conftest import SECRET
+from tests.conftest import TOKEN
+from tests.recorder import Recorder
+from tests.servers import redis_process
+
+VOICEDOCK_SECRET = "voicedock-webhook-secret"
+SALES = "+31207948450"
+#: sipgate waits about a second; everything else waits longer.
+BUDGET = 1.0
+
+pool = DestinationPool("support", ["+31612345678", "+31687654321"])
+
+
+def make(store_url: str, recorder: Recorder, instance: pathlib.Path) -> Flask:
+    transfers = CallTransfer()
+    transfers.add_destination("sales", NumberDestination(SALES, message="Connecting you to sales."))
+
+    @transfers.on_request
+    def route(call: TransferRequest) -> t.Any:
+        if "support" in call.text:
+            return pool.next()
+        return "sales"
+
+    app = Flask(__name__, instance_path=str(instance))
+    app.config.update(
+        CALLTRANSFER_STORE_URL=store_url,
+        CALLTRANSFER_VAPI_SECRET=SECRET,
+        CALLTRANSFER_SIPGATE_TOKEN=TOKEN,
+        CALLTRANSFER_VOICEDOCK_SECRET=VOICEDOCK_SECRET,
+        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
+        CALLTRANSFER_VOICEDOCK_API_KEY="vd-api-key",
+        CALLTRANSFER_VOICEDOCK_API_URL=f"{recorder.url}/api/v1",
+        CALLTRANSFER_LOG_TRANSFERS=True,
+        SECRET_KEY="faults",
+    )
+    transfers.init_app(app)
+    # Outcome tracking is bookkeeping that only runs while someone listens.
+    signals.transfer_outcome.connect(lambda *a, **k: None, sender=app, weak=False)
+    return app
+
+
+def timed(func: t.Callable[[], t.Any]) -> tuple[t.Any, float]:
+    started = time.monotonic()
+    return func(), time.monotonic() - started
+
+
+def every_platform_still_transfers(app: Flask, recorder: Recorder) -> None:
+    client = app.test_client()
+    body = testing.dumps(testing.vapi_transfer_request(text="sales please"))
+    response, elapsed = timed(
+        lambda: client.post("/calltransfer/vapi", data=body, headers=testing.vapi_secret_headers(SECRET))
+    )
+    assert response.json["destination"]["number"] == SALES
+    assert elapsed < BUDGET
+
+    body = testing.dumps(testing.vapi_transfer_request(text="support please"))
+    response = client.post("/calltransfer/vapi", data=body, headers=testing.vapi_secret_headers(SECRET))
+    assert response.json["destination"]["number"] in pool.destinations
+
+    session = f"s-{time.monotonic_ns()}"
+    body = testing.dumps(testing.sipgate_event("user_speak", session_id=session, text="sales please"))
+    response, elapsed = timed(
+        lambda: client.post("/calltransfer/sipgate", data=body, headers=testing.sipgate_headers(TOKEN))
+    )
+    # The announcement needs the store to hand over later: the transfer goes now instead.
+    assert response.json["type"] == "transfer"
+    assert response.json["target_phone_number"] == SALES
+    assert elapsed < BUDGET
+
+    call_id = f"vd-{time.monotonic_ns()}"
+    tool_call_id = f"tool_{time.monotonic_ns()}"
+    body = testing.dumps(
+        testing.voicedock_tool_calls("transfer_call", {}, tool_call_id=tool_call_id, call_id=call_id)
+    )
+    headers = testing.voicedock_headers(body, VOICEDOCK_SECRET)
+    response, elapsed = timed(lambda: client.post("/calltransfer/voicedock", data=body, headers=headers))
+    assert response.json["results"] == [{"tool_call_id": tool_call_id, "result": {"status": "transferring"}}]
+    assert elapsed < BUDGET
+    # A repeat to the same worker while the store is down is not sent again.
+    again = client.post("/calltransfer/voicedock", data=body, headers=headers)
+    assert again.json["results"][0]["tool_call_id"] == tool_call_id
+    assert len(recorder.to(f"/api/v1/calls/{call_id}/control")) == 1
+
+
+def the_store_works(app: Flask) -> None:
+    """Announce-then-transfer needs the store: it works only when the store does."""
+    client = app.test_client()
+    session = f"s-{time.monotonic_ns()}"
+    headers = testing.sipgate_headers(TOKEN)
+    give_up = time.monotonic() + 5
+    while True:
+        body = testing.dumps(testing.sipgate_event("user_speak", session_id=session, text="sales please"))
+        first = client.post("/calltransfer/sipgate", data=body, headers=headers)
+        if first.json["type"] == "speak":
+            break
+        assert time.monotonic() < give_up, "the store did not come back"
+        time.sleep(0.2)
+    body = testing.dumps(testing.sipgate_event("assistant_speech_ended", session_id=session))
+    assert client.post("/calltransfer/sipgate", data=body, headers=headers).json["type"] == "transfer"
+
+
+def faults_counted(app: Flask) -> int:
+    return sum(app.extensions["calltransfer"].services.store.faults.values())
+
+
+# Redis --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["stopped", "paused"])
+def test_redis_going_away(fault: str, recorder: Recorder, tmp_path: pathlib.Path) -> None:
+    with redis_process() as (url, process):
+        app = make(url, recorder, tmp_path)
+        the_store_works(app)
+        if fault == "stopped":
+            process.terminate()
+            process.wait(timeout=10)
+        else:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            every_platform_still_transfers(app, recorder)
+        finally:
+            process.send_signal(signal.SIGCONT)
+        assert faults_counted(app) > 0
+        if fault == "paused":
+            the_store_works(app)
+
+
+def test_redis_restarted(recorder: Recorder, tmp_path: pathlib.Path) -> None:
+    with redis_process() as (url, process):
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        app = make(url, recorder, tmp_path)
+        the_store_works(app)
+        process.terminate()
+        process.wait(timeout=10)
+        every_platform_still_transfers(app, recorder)
+    with redis_process(port):
+        the_store_works(app)
+
+
+# SQLite -------------------------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_sqlite_locked_by_another_process(recorder: Recorder, tmp_path: pathlib.Path) -> None:
+    app = make("sqlite:///calltransfer.sqlite3", recorder, tmp_path)
+    the_store_works(app)
+    path = tmp_path / "calltransfer.sqlite3"
+    command = [sys.executable, "-c", HOLD_LOCK, str(path)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        every_platform_still_transfers(app, recorder)
+        assert holder.stdin is not None
+        holder.stdin.close()
+    assert faults_counted(app) > 0
+    the_store_works(app)
+
+
+@contextlib.contextmanager
+def small_filesystem(path: pathlib.Path, size: str) -> t.Iterator[bool]:
+    """A tmpfs of ``size`` at ``path``; yields whether it is one (mounting needs root)."""
+    path.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def test_sqlite_read_only(recorder: Recorder, tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "store"
+    with small_filesystem(folder, "4m") as mounted:
+        app = make(f"sqlite:///{folder}/calltransfer.sqlite3", recorder, tmp_path)
+        the_store_works(app)
+        # A file system with files open for writing cannot become read-only: the store reopens.
+        app.extensions["calltransfer"].services.store.close()
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        else:
+            for name in os.listdir(folder):
+                os.chmod(folder / name, 0o444)
+            os.chmod(folder, 0o555)
+        every_platform_still_transfers(app, recorder)
+        assert faults_counted(app) > 0
+        app.extensions["calltransfer"].services.store.close()
+        if mounted:
+            subprocess.run(["mount", "-o", "remount,rw", str(folder)], check=True)
+        else:
+            os.chmod(folder, 0o755)
+            for name in os.listdir(folder):
+                os.chmod(folder / name, 0o644)
+        the_store_works(app)
+
+
+def test_sqlite_on_a_full_filesystem(recorder: Recorder, tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "store"
+    with small_filesystem(folder, "1m") as mounted:
+        if not mounted:
+            pytest.skip("A full file system needs a tmpfs mount, which needs root; make test runs as root.")
+        app = make(f"sqlite:///{folder}/calltransfer.sqlite3", recorder, tmp_path)
+        the_store_works(app)
+        # Fill what is left, then grow the database until it cannot grow.
+        with contextlib.suppress(OSError), open(folder / "filler", "wb") as filler:
+            while True:
+                filler.write(b"\\0" * 4096)
+                filler.flush()
+        with contextlib.suppress(sqlite3.Error):
+            connection = sqlite3.connect(folder / "calltransfer.sqlite3")
+            for number in range(100_000):
+                connection.execute(
+                    "INSERT INTO calltransfer_kv VALUES (?, ?, NULL)", (f"pad:{number}", "x" * 1000)
+                )
+                connection.commit()
+        every_platform_still_transfers(app, recorder)
+        assert faults_counted(app) > 0
+        (folder / "filler").unlink()
+        the_store_works(app)
