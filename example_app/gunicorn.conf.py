@@ -12,6 +12,10 @@ from flask_calltransfer.platforms import worker_timeout
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# gevent: a client that sends its request slowly holds one greenlet of a thousand, not a whole
+# sync worker, and handler deadlines reach sleeps and socket calls (docs/deployment.rst).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+worker_connections = 1000
 # Handler deadlines end slow handlers inside each platform's budget; what no deadline can reach
 # (C code holding the GIL) is ended here, once the most patient platform (Vapi, 20 s) has stopped
 # waiting: 21 s, instead of gunicorn's 30.

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
+import functools
 import heapq
 import itertools
+import logging
 import os
 import signal
 import sys
@@ -105,6 +107,7 @@ class _Scope:
         "injected",
         "timer",
         "greenlet",
+        "pid",
     )
 
     def __init__(self, timeout: float, method: str) -> None:
@@ -127,6 +130,8 @@ class _Scope:
         self.injected: threading.Event | None = None
         self.timer: t.Any = None
         self.greenlet: t.Any = None
+        # A process forked inside a handler inherits the scope, but not the watchdog serving it.
+        self.pid = os.getpid()
 
     # Opening and closing ------------------------------------------------------------------------
 
@@ -194,10 +199,7 @@ class _Scope:
             self.greenlet.throw(_Expired(self))
 
     def _watchdog_fire(self) -> None:
-        if _active.pop(self.token, None) is None:
-            # Closed, or inside a shielded section: the section's end raises (it also reads the clock).
-            self.pending = True
-            return
+        # Called by the watchdog after popping this scope's token: it owns the interruption.
         self.fired = True
         _set_async_exc(self.ident, _Expired)
         assert self.injected is not None
@@ -215,7 +217,8 @@ class _Scope:
 
     def exit_shield(self) -> None:
         self.depth -= 1
-        if self.depth:
+        if self.depth or self.closed:
+            # A section that outlived its deadline's scope (a generator) ends quietly.
             return
         if self.method == "thread":
             if self.claimed and not self.raised:
@@ -286,14 +289,15 @@ class _Watchdog:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self._heap: list[tuple[float, int, _Scope]] = []
+        self._heap: list[tuple[float, int]] = []
         self._wake = threading.Condition(threading.Lock())
         threading.Thread(target=self._run, name="calltransfer-deadlines", daemon=True).start()
 
     def watch(self, scope: _Scope) -> None:
         with self._wake:
-            heapq.heappush(self._heap, (scope.deadline, scope.token, scope))
-            if self._heap[0][2] is scope:
+            # Tokens only: a closed scope is freed at once, its token left to expire here.
+            heapq.heappush(self._heap, (scope.deadline, scope.token))
+            if self._heap[0][1] == scope.token:
                 self._wake.notify()
 
     def _run(self) -> None:
@@ -301,14 +305,18 @@ class _Watchdog:
             with self._wake:
                 while not self._heap:
                     self._wake.wait()
-                deadline, _, scope = self._heap[0]
+                deadline, token = self._heap[0]
                 wait = deadline - time.monotonic()
                 if wait > 0:
-                    self._wake.wait(wait)
+                    # Bounded, because Condition.wait overflows on a huge timeout.
+                    self._wake.wait(min(wait, 3600.0))
                     continue
                 heapq.heappop(self._heap)
-            # Closed scopes stay in the heap until their deadline; their token is gone by then.
-            scope._watchdog_fire()
+            # A token no longer active belongs to a scope that closed, or that is inside a
+            # shielded section, whose end reads the clock and raises itself.
+            scope = _active.pop(token, None)
+            if scope is not None:
+                scope._watchdog_fire()
 
 
 _watchdog_instance: _Watchdog | None = None
@@ -321,8 +329,11 @@ def _watchdog() -> _Watchdog:
     if watchdog is not None and watchdog.pid == os.getpid():
         return watchdog
     with _watchdog_lock:
-        # Threads do not survive a fork: a gunicorn worker starts its own.
+        # Threads do not survive a fork: a gunicorn worker starts its own, without the scopes
+        # that were open in the parent.
         if _watchdog_instance is None or _watchdog_instance.pid != os.getpid():
+            if _watchdog_instance is not None:
+                _active.clear()
             _watchdog_instance = _Watchdog()
         return _watchdog_instance
 
@@ -340,6 +351,14 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
     """
     if timeout is None:
         return func()
+    outer = _current.get()
+    if outer is not None and not outer.closed and outer.ident == threading.get_ident():
+        # One deadline at a time per thread: inside another, the outer one applies. Two would
+        # have to agree on every shielded section, and a timer signal can only serve one.
+        return func()
+    _guard_logging()
+    # setitimer(0) would disarm the timer instead of firing it at once; a year is forever here.
+    timeout = min(max(timeout, 1e-6), 365 * 86400.0)
     scope = _Scope(timeout, _method() if method == "auto" else "thread")
     reset = _current.set(scope)
     try:
@@ -360,6 +379,30 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
     if scope.fired or scope.raised or time.monotonic() >= scope.deadline:
         raise HandlerTimeout(timeout)
     return result
+
+
+_logging_guarded = False
+
+
+def _guard_logging() -> None:
+    """Shield ``logging.Handler.handle``.
+
+    It takes the handler's lock with ``self.acquire()`` and only then enters its ``try``: a
+    deadline's exception raised between the two would keep the lock forever, and every thread that
+    logs through that handler afterwards would wait for it.
+    """
+    global _logging_guarded
+    if _logging_guarded:
+        return
+    _logging_guarded = True
+    handle = logging.Handler.handle
+
+    @functools.wraps(handle)
+    def shielded_handle(self: logging.Handler, record: logging.LogRecord) -> t.Any:
+        with shielded():
+            return handle(self, record)
+
+    logging.Handler.handle = shielded_handle  # type: ignore[method-assign]
 
 
 def remaining() -> float | None:
@@ -387,7 +430,7 @@ class shielded:
 
     def __enter__(self) -> None:
         scope = _current.get()
-        if scope is None or scope.closed or scope.ident != threading.get_ident():
+        if scope is None or scope.closed or scope.ident != threading.get_ident() or scope.pid != os.getpid():
             self._scope = None
             return
         self._scope = scope

@@ -105,10 +105,15 @@ def _run_async(app: Flask, func: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
     budget = deadlines.remaining()
 
     async def bounded() -> t.Any:
+        timeout = asyncio.timeout(budget)
         try:
-            return await asyncio.wait_for(func(*args), budget)
+            async with timeout:
+                return await func(*args)
         except TimeoutError:
-            return _TIMED_OUT
+            # Only the deadline's own timeout: a TimeoutError of the handler's is its failure.
+            if timeout.expired():
+                return _TIMED_OUT
+            raise
 
     with deadlines.shielded():
         answer = app.ensure_sync(bounded)()

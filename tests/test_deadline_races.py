@@ -12,6 +12,7 @@ import random
 import signal
 import threading
 import time
+import typing as t
 
 import pytest
 
@@ -164,3 +165,126 @@ def test_a_handler_that_swallows_the_deadline_still_times_out() -> None:
 
     with pytest.raises(HandlerTimeout):
         call_with_deadline(stubborn, 0.05)
+
+
+# Found by an attacker's review of the design ------------------------------------------------------
+
+
+def test_logging_while_the_deadline_passes_never_keeps_a_handler_lock() -> None:
+    # logging.Handler.handle takes its lock before its try: a deadline between the two would keep
+    # the lock, and every other thread that logs would wait forever.
+    import io
+    import logging
+
+    handler = logging.StreamHandler(io.StringIO())
+    log = logging.getLogger("tests.deadline-logging")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+
+    def routing() -> None:
+        while True:
+            log.info("routing call %s", 123)
+
+    def worker() -> None:
+        stop = time.monotonic() + 1.5
+        while time.monotonic() < stop:
+            try:
+                call_with_deadline(routing, 0.001, method="thread")
+            except HandlerTimeout:
+                pass
+
+    try:
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads), "a thread waits for a logging lock"
+        other = threading.Thread(target=lambda: log.info("the next request"), daemon=True)
+        other.start()
+        other.join(2)
+        assert not other.is_alive()
+    finally:
+        log.removeHandler(handler)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_nested_deadline_leaves_the_outer_one_in_charge(method: str) -> None:
+    done: list[str] = []
+
+    def inner() -> None:
+        with shielded():
+            spin_until(time.monotonic() + 0.3)  # the outer deadline passes in here
+            done.append("section")
+
+    with pytest.raises(HandlerTimeout) as info:
+        call_with_deadline(lambda: call_with_deadline(inner, 5.0, method=method), 0.1, method=method)
+    assert done == ["section"]
+    assert info.value.timeout == 0.1
+
+
+def test_a_section_that_outlives_its_deadline_ends_quietly() -> None:
+    def steps() -> t.Iterator[int]:
+        with shielded():
+            yield 1
+        yield 2
+
+    results: list[t.Any] = []
+
+    def in_a_thread() -> None:
+        generator = steps()
+        results.append(call_with_deadline(lambda: next(generator), 0.2, method="thread"))
+        spin_until(time.monotonic() + 0.4)  # past the closed deadline
+        results.append(next(generator))
+        spin_until(time.monotonic() + 0.4)
+        results.append("no escape")
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join(5)
+    assert results == [1, 2, "no escape"]
+
+
+def test_extreme_timeouts() -> None:
+    errors: list[BaseException] = []
+
+    def huge() -> None:
+        try:
+            assert call_with_deadline(lambda: "ok", 1e10, method="thread") == "ok"
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=huge)
+    thread.start()
+    thread.join(5)
+    assert errors == []
+    # The watchdog survived it and still enforces short deadlines.
+    started = time.monotonic()
+    with pytest.raises(HandlerTimeout):
+        call_with_deadline(lambda: spin_until(time.monotonic() + 1), 0.05, method="thread")
+    assert time.monotonic() - started < 0.5
+    # Zero is "at once", not "never" (setitimer(0) would disarm the timer).
+    for timeout in (0, -1):
+        started = time.monotonic()
+        with pytest.raises(HandlerTimeout):
+            call_with_deadline(lambda: spin_until(time.monotonic() + 1), timeout)
+        assert time.monotonic() - started < 0.5
+
+
+def test_store_operations_from_a_mixin_are_guarded() -> None:
+    from flask_calltransfer.store import MemoryStore
+    from flask_calltransfer.store import Store
+
+    class Operations:
+        def get(self, key: str) -> str | None:
+            return None
+
+    class Mixed(Operations, MemoryStore):
+        pass
+
+    assert getattr(Mixed.get, "__calltransfer_guarded__", False)
+    assert all(
+        getattr(getattr(MemoryStore, name), "__calltransfer_guarded__", False) for name in ("set", "incr")
+    )
+    assert issubclass(Mixed, Store)

@@ -200,3 +200,16 @@ def test_fast_handlers_are_unaffected(app: Flask, transfers: CallTransfer, vapi:
     transfers.on_request(lambda call: "+31612345678")
     for _ in range(50):
         assert vapi.ask().json["destination"]["number"] == "+31612345678"
+
+
+def test_an_async_handlers_own_timeout_error_is_a_failure_not_the_deadline(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+
+    async def crm(call: TransferRequest) -> str:
+        raise TimeoutError("The CRM's socket read timed out.")
+
+    transfers.on_request(crm)
+    app, _ = make_app(transfers, CALLTRANSFER_HANDLER_TIMEOUT=2)
+    with testing.record_signals(app) as heard:
+        Vapi(app.test_client()).ask()
+    assert heard.one("transfer-failed")["stage"] == "handler"

@@ -101,7 +101,8 @@ class Store(abc.ABC):
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
         for name in _OPERATIONS:
-            operation = cls.__dict__.get(name)
+            # Looked up through the whole MRO: an operation may come from a mixin.
+            operation = getattr(cls, name, None)
             if operation is not None and not getattr(operation, "__isabstractmethod__", False):
                 if not getattr(operation, "__calltransfer_guarded__", False):
                     setattr(cls, name, _guard(name, operation))
