@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest docs fuzz soak chaos bench clean system-packages-test system-packages-run
+.PHONY: run test lint typecheck pytest docs fuzz soak chaos slow-clients bench clean system-packages-test system-packages-run
 
 # Debian packages each target needs, as COMMAND:PACKAGE; tools/system-packages installs the missing
 # ones when it runs as root (or with password-less sudo) and otherwise prints the command and stops.
@@ -59,6 +59,10 @@ bench: $(BIN)/.installed
 # any worker death or unanswered webhook (bench/chaos.py --help).
 chaos: $(BIN)/.installed
 	$(BIN)/python bench/chaos.py --requests $${CHAOS_REQUESTS:-5000}
+
+# Slow clients against the shipped gunicorn deployment (bench/slow_clients.py --help).
+slow-clients: $(BIN)/.installed
+	$(BIN)/python bench/slow_clients.py --attackers $${ATTACKERS:-40} --seconds $${SLOW_SECONDS:-30}
 
 # A bounded load and soak check against gunicorn on loopback (bench/soak.py --help).
 soak: $(BIN)/.installed

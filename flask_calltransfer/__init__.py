@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import phone as phone
 from . import signals as signals
 from .deadlines import HandlerTimeout
+from .exceptions import BodyTimeout
 from .exceptions import CallTransferError
 from .exceptions import ConfigurationError
 from .exceptions import DeliveryFailed
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BUILTIN_PLATFORMS",
     "AssistantDestination",
+    "BodyTimeout",
     "BusinessHours",
     "DestinationPool",
     "CallTransfer",

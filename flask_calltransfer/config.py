@@ -21,6 +21,7 @@ DEFAULT_REGION = "CALLTRANSFER_DEFAULT_REGION"
 FALLBACK = "CALLTRANSFER_FALLBACK"
 REFUSAL_MESSAGE = "CALLTRANSFER_REFUSAL_MESSAGE"
 MAX_BODY_BYTES = "CALLTRANSFER_MAX_BODY_BYTES"
+BODY_TIMEOUT = "CALLTRANSFER_BODY_TIMEOUT"
 STORE_URL = "CALLTRANSFER_STORE_URL"
 STORE_TIMEOUT = "CALLTRANSFER_STORE_TIMEOUT"
 STORE_COOLDOWN = "CALLTRANSFER_STORE_COOLDOWN"
@@ -72,6 +73,8 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     REFUSAL_MESSAGE: "I'm sorry, I can't transfer your call right now.",
     # A long Vapi call carries thousands of artifact messages, twice over; 10 MiB leaves room.
     MAX_BODY_BYTES: 10 * 1024 * 1024,
+    # The platforms post from data centres; even a 10 MiB body arrives in well under a second.
+    BODY_TIMEOUT: 2.0,
     STORE_URL: None,
     # sipgate waits about a second in all: a store that has not answered in a quarter of it is down.
     STORE_TIMEOUT: 0.25,
@@ -193,6 +196,7 @@ class Settings:
     http_max_response_bytes: int = 1024 * 1024
     http_retry_server_errors: bool = False
     store_timeout: float = 0.25
+    body_timeout: float = 2.0
     store_cooldown: float = 1.0
 
 
@@ -225,6 +229,7 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         http_retry_server_errors=get_bool(config, HTTP_RETRY_SERVER_ERRORS),
         store_timeout=t.cast(float, get_number(config, STORE_TIMEOUT)),
         store_cooldown=t.cast(float, get_number(config, STORE_COOLDOWN)),
+        body_timeout=t.cast(float, get_number(config, BODY_TIMEOUT)),
     )
 
 

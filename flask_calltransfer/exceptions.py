@@ -10,6 +10,7 @@ import typing as t
 
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestTimeout
 from werkzeug.exceptions import Unauthorized
 
 from . import messages
@@ -133,6 +134,18 @@ class PayloadTooLarge(CallTransferError, RequestEntityTooLarge):
     def __init__(self, message: str) -> None:
         CallTransferError.__init__(self, message)
         RequestEntityTooLarge.__init__(self, message)
+
+
+class BodyTimeout(CallTransferError, RequestTimeout):
+    """The request body did not arrive within ``CALLTRANSFER_BODY_TIMEOUT``. Answered with ``408``
+    and the connection closed: a client that sends slowly cannot hold a worker.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, message: str) -> None:
+        CallTransferError.__init__(self, message)
+        RequestTimeout.__init__(self, message)
 
 
 def refuse(reason: str) -> t.NoReturn:

@@ -568,3 +568,10 @@ def route_failed(call: str) -> str:
         f"Routing {call} failed inside Flask-CallTransfer; answering with the refusal. This is a bug or"
         " a failing dependency: the traceback below says which."
     )
+
+
+def body_too_slow(timeout: float) -> str:
+    return (
+        f"The request body did not arrive within {timeout:g} s. Send the whole body at once, or raise"
+        " CALLTRANSFER_BODY_TIMEOUT if a proxy in front of this server delivers bodies slowly."
+    )

@@ -94,7 +94,7 @@ transfer_failed = _signals.signal("transfer-failed")
 
 #: Sent when a webhook request is turned away. Never carries the payload or a secret. Sender: the
 #: app. Keyword arguments: ``platform`` (name); ``reason`` (a short sentence); ``status`` (the HTTP
-#: status answered: 400, 401 or 413).
+#: status answered: 400, 401, 408 or 413).
 request_rejected = _signals.signal("request-rejected")
 
 #: Sent once per transferred call when the platform reports how the transfer ended. Sender: the

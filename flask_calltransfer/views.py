@@ -18,6 +18,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import messages
 from . import signals
+from .deadlines import HandlerTimeout
+from .deadlines import call_with_deadline
+from .exceptions import BodyTimeout
 from .exceptions import InvalidPayload
 from .exceptions import PayloadTooLarge
 from .exceptions import RequestVerificationFailed
@@ -69,9 +72,12 @@ def webhook(platform_name: str) -> Response:
     # the cap can be told apart from one that was cut there.
     request.max_content_length = limit + 1
     try:
-        body = request.get_data(cache=True)
+        # Platforms send their bodies at once; a client that trickles one must not hold the worker.
+        body = call_with_deadline(lambda: request.get_data(cache=True), state.settings.body_timeout)
     except RequestEntityTooLarge:
         body = None
+    except HandlerTimeout:
+        raise BodyTimeout(messages.body_too_slow(state.settings.body_timeout)) from None
     if body is None or len(body) > limit:
         raise PayloadTooLarge(messages.body_too_large(limit))
     inbound = Inbound(
@@ -122,6 +128,14 @@ def _too_large(exc: PayloadTooLarge) -> Response:
     return _rejected(413, reason, {"code": 413, "status": "Payload Too Large", "message": reason})
 
 
+def _too_slow(exc: BodyTimeout) -> Response:
+    reason = exc.description or ""
+    response = _rejected(408, reason, {"code": 408, "status": "Request Timeout", "message": reason})
+    # The rest of the body may still be on its way: this connection serves nothing more.
+    response.headers["Connection"] = "close"
+    return response
+
+
 def _unexpected(exc: Exception) -> Response:
     # A bug of ours must not drop the call: the platform still gets its own safe answer.
     if isinstance(exc, HTTPException):
@@ -150,5 +164,6 @@ def make_blueprint(platforms: t.Mapping[str, Platform]) -> Blueprint:
     blueprint.register_error_handler(InvalidPayload, _invalid_payload)
     blueprint.register_error_handler(RequestVerificationFailed, _verification_failed)
     blueprint.register_error_handler(PayloadTooLarge, _too_large)
+    blueprint.register_error_handler(BodyTimeout, _too_slow)
     blueprint.register_error_handler(Exception, _unexpected)
     return blueprint
