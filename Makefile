@@ -55,10 +55,12 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/load.py
 
-# Deadline chaos: 5,000 webhooks per server type whose handlers end around their deadline; fails on
-# any worker death or unanswered webhook (bench/chaos.py --help).
-chaos: $(BIN)/.installed
+# Chaos: 5,000 webhooks per server type whose handlers end around their deadline (bench/chaos.py),
+# then the shipped deployment under load while Redis and the call-control API fail in turn
+# (bench/chaos_faults.py). Fails on a worker death, a 5xx, an unanswered or late webhook.
+chaos: system-packages-test $(BIN)/.installed
 	$(BIN)/python bench/chaos.py --requests $${CHAOS_REQUESTS:-5000}
+	$(BIN)/python bench/chaos_faults.py --phase-seconds $${CHAOS_PHASE_SECONDS:-10}
 
 # Slow clients against the shipped gunicorn deployment (bench/slow_clients.py --help).
 slow-clients: $(BIN)/.installed

@@ -27,6 +27,8 @@ class FaultyServer:
     def __init__(self, drip_interval: float = 0.2) -> None:
         self.drip_interval = drip_interval
         self.hits: collections.Counter[str] = collections.Counter()
+        #: When set, a path whose behaviour every request gets, whatever its own path.
+        self.mode: str | None = None
         self.sent_bytes: collections.Counter[str] = collections.Counter()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -71,7 +73,7 @@ class FaultyServer:
             with connection:
                 path = self._read_request(connection)
                 self.hits[path] += 1
-                self._answer(path, connection)
+                self._answer(self.mode or path, connection)
         except OSError:
             pass  # the client gave up: that is what most of these tests want
 

@@ -80,3 +80,38 @@ def test_429_is_retried_within_the_budget(faulty: FaultyServer) -> None:
 
 def test_a_well_behaved_answer_still_works(faulty: FaultyServer) -> None:
     assert post(faulty, "/ok") == {"success": True, "message": "Command sent successfully"}
+
+
+@pytest.mark.parametrize("mode", ["/redirect", "/drip-body", "/huge", "/reset", "/error"])
+def test_a_tool_call_against_a_failing_api_gets_its_own_answer_in_time(
+    faulty: FaultyServer, mode: str, make_app: t.Any
+) -> None:
+    from flask_calltransfer import CallTransfer
+    from flask_calltransfer import testing
+
+    transfers = CallTransfer()
+    transfers.on_request(lambda call: "+31612345678")
+    app, _ = make_app(
+        transfers,
+        CALLTRANSFER_VOICEDOCK_SECRET="voicedock-webhook-secret",
+        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
+        CALLTRANSFER_VOICEDOCK_API_KEY="vd-key",
+        CALLTRANSFER_VOICEDOCK_API_URL=f"{faulty.url}/api/v1",
+        CALLTRANSFER_HTTP_TIMEOUT=1.0,
+    )
+    faulty.mode = mode
+    body = testing.dumps(
+        testing.voicedock_tool_calls("transfer_call", {}, tool_call_id="tool_1", call_id="c-1")
+    )
+    started = time.monotonic()
+    response = app.test_client().post(
+        "/calltransfer/voicedock",
+        data=body,
+        headers=testing.voicedock_headers(body, "voicedock-webhook-secret"),
+    )
+    assert time.monotonic() - started < 10  # VoiceDock's own wait for a tool result
+    assert response.status_code == 200
+    (entry,) = response.json["results"]
+    assert entry["tool_call_id"] == "tool_1"
+    assert entry["result"]["status"] == "failed"
+    assert faulty.hits["/api/v1/calls/c-1/control"] == 1

@@ -259,3 +259,33 @@ def test_sqlite_on_a_full_filesystem(recorder: Recorder, tmp_path: pathlib.Path)
         assert faults_counted(app) > 0
         (folder / "filler").unlink()
         the_store_works(app)
+
+
+def test_a_paused_redis_costs_no_more_than_the_deadline_left(tmp_path: pathlib.Path) -> None:
+    from flask_calltransfer import StoreUnavailable
+    from flask_calltransfer.deadlines import call_with_deadline
+    from flask_calltransfer.store import from_url
+
+    with redis_process() as (url, process):
+        store = from_url(url, instance_path=str(tmp_path), timeout=0.25)
+        store.set("k", "v")
+        process.send_signal(signal.SIGSTOP)
+        try:
+
+            def late_in_the_deadline() -> float:
+                time.sleep(0.35)  # 0.15 s of the deadline left: less than the store's 0.25 s
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable):
+                    store.get("k")
+                return time.monotonic() - started
+
+            waited = call_with_deadline(late_in_the_deadline, 0.5, method="thread")
+        except BaseException:
+            process.send_signal(signal.SIGCONT)
+            raise
+        process.send_signal(signal.SIGCONT)
+        assert waited < 0.2
+        # Outside a deadline the store's own timeout applies, and it works again once resumed.
+        store._open_until = 0.0
+        assert store.get("k") == "v"
+        store.close()

@@ -225,7 +225,8 @@ class SipgatePlatform(Platform):
             key = self._pending_key(call_id)
             try:
                 # A read first: most utterances owe nothing, and a pop is a write transaction.
-                action = self.store.pop(key) if self.store.get(key) is not None else None
+                with self.store.trying():
+                    action = self.store.pop(key) if self.store.get(key) is not None else None
             except StoreUnavailable as exc:
                 logger.warning(messages.pending_not_read(call_id, str(exc)))
                 return None

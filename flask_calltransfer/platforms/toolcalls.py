@@ -149,7 +149,9 @@ class Ledger:
             within ``wait`` seconds.
         """
         try:
-            return self._claim(tool_call_id, wait=wait)
+            # Worth a try even right after a failure: a claim missed here may transfer twice.
+            with self._store.trying():
+                return self._claim(tool_call_id, wait=wait)
         except StoreUnavailable as exc:
             logger.warning(messages.tool_call_claimed_locally(self._platform, tool_call_id, str(exc)))
             return _local_claims.claim(self._key("claim", tool_call_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import collections
 import contextlib
+import contextvars
 import functools
 import time
 import typing as t
@@ -23,11 +24,15 @@ from ..logs import logger
 _OPERATIONS = ("get", "set", "delete", "pop", "incr")
 
 
+#: Set inside :meth:`Store.trying`: operations try the store even while its breaker is open.
+_trying: contextvars.ContextVar[bool] = contextvars.ContextVar("calltransfer_store_trying", default=False)
+
+
 def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
     @functools.wraps(operation)
     def run(self: Store, *args: t.Any, **kwargs: t.Any) -> t.Any:
         now = time.monotonic()
-        if now < self._open_until:
+        if now < self._open_until and not _trying.get():
             self.faults["skipped: " + name] += 1
             raise StoreUnavailable(messages.store_circuit_open(repr(self), self._open_until - now))
         with shielded():
@@ -92,6 +97,20 @@ class Store(abc.ABC):
         if counts is None:
             counts = self.__dict__["_faults"] = collections.Counter()
         return counts
+
+    @contextlib.contextmanager
+    def trying(self) -> t.Iterator[None]:
+        """Operations in this block try the store even while the breaker is open (each still within
+        the store's timeout), for state a transfer cannot do without.
+
+        Another worker's failure, or this one's a moment ago, must not lose a caller's announced
+        transfer when the store answers again.
+        """
+        token = _trying.set(True)
+        try:
+            yield
+        finally:
+            _trying.reset(token)
 
     @property
     def available(self) -> bool:

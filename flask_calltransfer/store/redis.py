@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import typing as t
 
+from ..deadlines import remaining
 from .base import Store
 
 if t.TYPE_CHECKING:
@@ -32,13 +34,35 @@ class RedisStore(Store):
     are atomic across machines. Keys are prefixed with ``calltransfer:``.
     """
 
-    def __init__(self, client: redis_module.Redis, *, prefix: str = "calltransfer:") -> None:
+    def __init__(
+        self,
+        client: redis_module.Redis,
+        *,
+        prefix: str = "calltransfer:",
+        timeout: float | None = None,
+        client_for: t.Callable[[float], redis_module.Redis] | None = None,
+    ) -> None:
         import redis
 
         self.client = client
         self.prefix = prefix
         self._incr = client.register_script(_INCR)
         self.outage_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+        #: The client's own socket timeout; a nearer handler deadline uses a faster client.
+        self.timeout = timeout
+        self._client_for = client_for
+        self._faster: dict[float, redis_module.Redis] = {}
+
+    def _client(self) -> redis_module.Redis:
+        # redis-py has no per-command timeout: near a deadline, a client whose sockets wait less.
+        left = remaining()
+        if left is None or self.timeout is None or self._client_for is None or left >= self.timeout:
+            return self.client
+        step = max(0.05, math.floor(left * 20) / 20)
+        client = self._faster.get(step)
+        if client is None:
+            client = self._faster[step] = self._client_for(step)
+        return client
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 0.25) -> RedisStore:
@@ -51,34 +75,39 @@ class RedisStore(Store):
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-        )
-        return cls(client)
+        def client_for(seconds: float) -> redis.Redis:
+            return redis.Redis.from_url(
+                url,
+                decode_responses=True,
+                socket_timeout=seconds,
+                socket_connect_timeout=seconds,
+                retry=Retry(NoBackoff(), 0),
+                retry_on_timeout=False,
+            )
+
+        return cls(client_for(timeout), timeout=timeout, client_for=client_for)
 
     def get(self, key: str) -> str | None:
-        return t.cast("str | None", self.client.get(self.prefix + key))
+        return t.cast("str | None", self._client().get(self.prefix + key))
 
     def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
-        self.client.set(self.prefix + key, value, px=_milliseconds(ttl))
+        self._client().set(self.prefix + key, value, px=_milliseconds(ttl))
 
     def delete(self, key: str) -> None:
-        self.client.delete(self.prefix + key)
+        self._client().delete(self.prefix + key)
 
     def pop(self, key: str) -> str | None:
-        return t.cast("str | None", self.client.getdel(self.prefix + key))
+        return t.cast("str | None", self._client().getdel(self.prefix + key))
 
     def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
         expiry = _milliseconds(ttl)
-        return int(self._incr(keys=[self.prefix + key], args=[amount, "" if expiry is None else expiry]))
+        arguments = [amount, "" if expiry is None else expiry]
+        return int(self._incr(keys=[self.prefix + key], args=arguments, client=self._client()))
 
     def close(self) -> None:
         self.client.close()
+        for client in self._faster.values():
+            client.close()
 
     def __repr__(self) -> str:
         return f"<RedisStore {self.prefix!r}>"
