@@ -25,6 +25,7 @@ from .clients import HttpSettings
 from .clients import VapiApiClient
 from .clients import VapiControlClient
 from .clients import VoiceDockClient
+from .clients.allowlist import HostAllowlist
 from .deadlines import HandlerTimeout
 from .deadlines import call_with_deadline
 from .exceptions import ConfigurationError
@@ -172,6 +173,19 @@ def _vapi_api_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VapiApi
     return VapiApiClient(http, api_url=api_url, api_key=api_key) if api_key else None
 
 
+def _control_hosts(config: t.Mapping[str, t.Any]) -> HostAllowlist:
+    value = config.get(cfg.VAPI_CONTROL_HOSTS)
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ConfigurationError(
+            messages.config_type(cfg.VAPI_CONTROL_HOSTS, "a list of host names or patterns", value),
+            key=cfg.VAPI_CONTROL_HOSTS,
+        )
+    try:
+        return HostAllowlist(value)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc), key=cfg.VAPI_CONTROL_HOSTS) from None
+
+
 def _voicedock_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VoiceDockClient | None:
     api_url = cfg.get_url(config, cfg.VOICEDOCK_API_URL)
     api_key = cfg.get_str(config, cfg.VOICEDOCK_API_KEY, optional=True)
@@ -264,7 +278,9 @@ class CallTransfer:
             store=store,
             http=http,
             vapi=VapiControlClient(
-                http, public_key=cfg.get_str(app.config, cfg.VAPI_PUBLIC_KEY, optional=True)
+                http,
+                public_key=cfg.get_str(app.config, cfg.VAPI_PUBLIC_KEY, optional=True),
+                allowlist=_control_hosts(app.config),
             ),
             voicedock=_voicedock_client(app.config, http),
             vapi_api=_vapi_api_client(app.config, http),

@@ -575,3 +575,17 @@ def body_too_slow(timeout: float) -> str:
         f"The request body did not arrive within {timeout:g} s. Send the whole body at once, or raise"
         " CALLTRANSFER_BODY_TIMEOUT if a proxy in front of this server delivers bodies slowly."
     )
+
+
+def allowlist_entry_invalid(entry: object) -> str:
+    return (
+        f"{entry!r} is not a host allowlist entry. Use a host name ('calls.example.com'), a pattern"
+        " ('*.vapi.ai') or an exact origin ('http://127.0.0.1:8099')."
+    )
+
+
+def control_url_refused(host: str, reason: str) -> str:
+    return (
+        f"The control URL was not called because {reason} (host {host!r}). Add the host to"
+        " CALLTRANSFER_VAPI_CONTROL_HOSTS if Vapi really sends control URLs there."
+    )

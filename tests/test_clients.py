@@ -11,11 +11,16 @@ from flask_calltransfer.clients import HttpClient
 from flask_calltransfer.clients import HttpSettings
 from flask_calltransfer.clients import VapiControlClient
 from flask_calltransfer.clients import VoiceDockClient
+from flask_calltransfer.clients.allowlist import HostAllowlist
 from tests.recorder import Recorder
 from tests.recorder import Reply
 from tests.servers import free_port
 
 CONTROL = "/api/v1/calls/call-1/control"
+
+
+def local(recorder: Recorder) -> HostAllowlist:
+    return HostAllowlist([recorder.url])
 
 
 def voicedock(recorder: Recorder, **settings: float | bool) -> VoiceDockClient:
@@ -238,14 +243,14 @@ def test_empty_success_body_is_none(recorder: Recorder) -> None:
 
 def test_errors_never_show_the_query_or_key(recorder: Recorder) -> None:
     recorder.script("/control", Reply(status=400, body={"error": "bad"}))
-    client = VapiControlClient(HttpClient(HttpSettings()), public_key="pk-secret")
+    client = VapiControlClient(HttpClient(HttpSettings()), public_key="pk-secret", allowlist=local(recorder))
     with pytest.raises(ApiError) as info:
         client.say(f"{recorder.url}/control?token=abc", "hi")
     assert "token=abc" not in str(info.value) and "pk-secret" not in str(info.value)
 
 
 def test_vapi_control_client(recorder: Recorder) -> None:
-    client = VapiControlClient(HttpClient(HttpSettings()), public_key="pk-1")
+    client = VapiControlClient(HttpClient(HttpSettings()), public_key="pk-1", allowlist=local(recorder))
     url = f"{recorder.url}/abc/control"
     client.transfer(url, {"type": "number", "number": "+31612345678"}, content="Transferring you now.")
     client.say(url, "Bye.", end_call_after=True)
@@ -263,5 +268,7 @@ def test_vapi_control_client(recorder: Recorder) -> None:
 
 
 def test_vapi_control_without_key_sends_no_authorization(recorder: Recorder) -> None:
-    VapiControlClient(HttpClient(HttpSettings())).end_call(f"{recorder.url}/abc/control")
+    VapiControlClient(HttpClient(HttpSettings()), allowlist=local(recorder)).end_call(
+        f"{recorder.url}/abc/control"
+    )
     assert "Authorization" not in recorder.received[0].headers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import json
 import pathlib
 import typing as t
 import uuid
@@ -28,6 +29,7 @@ def server(api: Recorder, tmp_path_factory: pytest.TempPathFactory) -> t.Iterato
     env = {
         "CALLTRANSFER_VAPI_SECRET": VAPI_SECRET,
         "CALLTRANSFER_VAPI_TOOLS": '["transferToHuman"]',
+        "CALLTRANSFER_VAPI_CONTROL_HOSTS": json.dumps([api.url]),
         "CALLTRANSFER_VOICEDOCK_SECRET": SECRET,
         "CALLTRANSFER_VOICEDOCK_TOOLS": '["transfer_call"]',
         "CALLTRANSFER_VOICEDOCK_API_KEY": "e2e-api-key",

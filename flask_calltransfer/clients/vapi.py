@@ -5,6 +5,12 @@ from __future__ import annotations
 import typing as t
 import urllib.parse
 
+import httpx
+
+from .. import messages
+from .allowlist import DEFAULT_VAPI_CONTROL_HOSTS
+from .allowlist import HostAllowlist
+from .base import ApiError
 from .base import HttpClient
 
 
@@ -20,18 +26,30 @@ class VapiControlClient:
 
     :param public_key: sent as ``Authorization: Bearer`` when the assistant's ``monitorPlan``
         requires authenticated control (``CALLTRANSFER_VAPI_PUBLIC_KEY``).
+    :param allowlist: the hosts commands may go to (``CALLTRANSFER_VAPI_CONTROL_HOSTS``); any other
+        URL raises :class:`~flask_calltransfer.clients.ApiError` before a byte is sent.
 
     .. versionadded:: 0.1
     """
 
-    def __init__(self, http: HttpClient, *, public_key: str | None = None) -> None:
+    def __init__(
+        self, http: HttpClient, *, public_key: str | None = None, allowlist: HostAllowlist | None = None
+    ) -> None:
         self._http = http
+        self._allowlist = allowlist or HostAllowlist(DEFAULT_VAPI_CONTROL_HOSTS)
         self._headers = {"Content-Type": "application/json"}
         if public_key:
             self._headers["Authorization"] = f"Bearer {public_key}"
 
     def control(self, control_url: str, command: dict[str, t.Any], *, deadline: float | None = None) -> t.Any:
-        """POST one command to a call's control URL."""
+        """POST one command to a call's control URL, if its host is allowed."""
+        refusal = self._allowlist.refusal(control_url)
+        if refusal is not None:
+            try:
+                host = httpx.URL(control_url).host
+            except (httpx.InvalidURL, ValueError, TypeError):
+                host = "-"
+            raise ApiError(messages.control_url_refused(host, refusal))
         return self._http.request(
             "POST", control_url, json_body=command, headers=self._headers, deadline=deadline
         )

@@ -35,7 +35,9 @@ class Tools:
 
 @pytest.fixture
 def tools(make_app: MakeApp, recorder: Recorder, transfers: CallTransfer) -> Tools:
-    app, _ = make_app(transfers, CALLTRANSFER_VAPI_TOOLS=["transferToHuman"])
+    app, _ = make_app(
+        transfers, CALLTRANSFER_VAPI_TOOLS=["transferToHuman"], CALLTRANSFER_VAPI_CONTROL_HOSTS=[recorder.url]
+    )
     return Tools(app, recorder)
 
 
@@ -107,7 +109,10 @@ def test_public_key_is_sent_when_configured(make_app: MakeApp, recorder: Recorde
     transfers = CallTransfer()
     transfers.on_request(lambda call: "+31612345678")
     app, _ = make_app(
-        transfers, CALLTRANSFER_VAPI_TOOLS=["transferToHuman"], CALLTRANSFER_VAPI_PUBLIC_KEY="pub-1"
+        transfers,
+        CALLTRANSFER_VAPI_TOOLS=["transferToHuman"],
+        CALLTRANSFER_VAPI_PUBLIC_KEY="pub-1",
+        CALLTRANSFER_VAPI_CONTROL_HOSTS=[recorder.url],
     )
     Tools(app, recorder).call()
     assert recorder.received[0].headers["Authorization"] == "Bearer pub-1"
