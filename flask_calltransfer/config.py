@@ -29,6 +29,7 @@ HANDLER_TIMEOUT = "CALLTRANSFER_HANDLER_TIMEOUT"
 LOG_TRANSFERS = "CALLTRANSFER_LOG_TRANSFERS"
 LOG_CALLERS = "CALLTRANSFER_LOG_CALLERS"
 LOG_RETENTION = "CALLTRANSFER_LOG_RETENTION"
+LOG_HASH_KEY = "CALLTRANSFER_LOG_HASH_KEY"
 DASHBOARD_TOKEN = "CALLTRANSFER_DASHBOARD_TOKEN"
 HTTP_TIMEOUT = "CALLTRANSFER_HTTP_TIMEOUT"
 HTTP_RETRIES = "CALLTRANSFER_HTTP_RETRIES"
@@ -85,6 +86,8 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     LOG_TRANSFERS: False,
     LOG_CALLERS: "mask",
     LOG_RETENTION: 30 * 24 * 3600,
+    # None: the app's SECRET_KEY.
+    LOG_HASH_KEY: None,
     DASHBOARD_TOKEN: None,
     HTTP_TIMEOUT: 5.0,
     HTTP_RETRIES: 2,
@@ -170,6 +173,14 @@ def get_secrets(config: t.Mapping[str, t.Any], key: str) -> tuple[str, ...]:
         raise ConfigurationError(
             messages.config_type(key, "a non-empty string or a list of them", "<hidden>"), key=key
         )
+    for secret in values:
+        if not secret.strip():
+            raise ConfigurationError(messages.config_secret_blank(key), key=key)
+        try:
+            # HTTP headers arrive as latin-1 (gunicorn decodes them so): nothing else can match.
+            secret.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ConfigurationError(messages.config_secret_not_latin1(key), key=key) from None
     return tuple(values)
 
 

@@ -154,6 +154,9 @@ class _State:
     transfer_log: TransferLog | None = None
 
 
+#: The shortest dashboard token accepted: a guessable one would open the transfer log.
+_MIN_TOKEN = 16
+
 #: How long a transfer waits for its outcome, and an outcome is remembered as reported.
 _OUTCOME_TTL = 6 * 3600
 
@@ -296,13 +299,25 @@ class CallTransfer:
         dashboard_tokens = cfg.get_secrets(app.config, cfg.DASHBOARD_TOKEN)
         if dashboard_tokens and not log_transfers:
             raise ConfigurationError(messages.dashboard_needs_log(), key=cfg.LOG_TRANSFERS)
+        if any(len(token) < _MIN_TOKEN for token in dashboard_tokens):
+            raise ConfigurationError(
+                messages.config_token_too_short(cfg.DASHBOARD_TOKEN, _MIN_TOKEN), key=cfg.DASHBOARD_TOKEN
+            )
         transfer_log = None
         if log_transfers:
+            callers = cfg.get_choice(app.config, cfg.LOG_CALLERS, ("mask", "hash"))
+            hash_key = cfg.get_secrets(app.config, cfg.LOG_HASH_KEY) or (
+                (str(app.secret_key),) if app.secret_key else ()
+            )
+            if callers == "hash" and not hash_key:
+                raise ConfigurationError(
+                    messages.config_hash_without_key(cfg.LOG_CALLERS, cfg.LOG_HASH_KEY), key=cfg.LOG_CALLERS
+                )
             transfer_log = TransferLog(
                 store,
                 retention=t.cast(float, cfg.get_number(app.config, cfg.LOG_RETENTION)),
-                callers=cfg.get_choice(app.config, cfg.LOG_CALLERS, ("mask", "hash")),
-                salt=str(app.secret_key or ""),
+                callers=callers,
+                salt=hash_key[0] if hash_key else "",
             )
             transfer_log.connect(app)
         app.extensions["calltransfer"] = _State(

@@ -589,3 +589,43 @@ def control_url_refused(host: str, reason: str) -> str:
         f"The control URL was not called because {reason} (host {host!r}). Add the host to"
         " CALLTRANSFER_VAPI_CONTROL_HOSTS if Vapi really sends control URLs there."
     )
+
+
+def config_secret_blank(key: str) -> str:
+    return f"{key} holds an empty or blank secret, which anyone could send. Set a long random value."
+
+
+def config_secret_not_latin1(key: str) -> str:
+    return (
+        f"{key} holds characters outside latin-1, which HTTP headers cannot carry, so no request"
+        " could ever match it. Use a random ASCII value (such as secrets.token_urlsafe(32))."
+    )
+
+
+def config_window_unsigned(format_key: str, age_key: str) -> str:
+    return (
+        f"{format_key} does not sign the timestamp, so the {age_key} window would trust a timestamp"
+        " anyone can rewrite. Put {timestamp} in the format (as '{timestamp}.{body}'), or set"
+        f" {age_key} = None to say there is no replay window."
+    )
+
+
+def config_window_without_header(header_key: str, age_key: str) -> str:
+    return (
+        f"{header_key} is empty, which would switch off the {age_key} replay window. Name the"
+        f" timestamp header, or set {age_key} = None to say there is no replay window."
+    )
+
+
+def config_hash_without_key(key: str, hash_key: str) -> str:
+    return (
+        f"{key} = 'hash' needs a secret key, or the hashes can be reversed by trying every number."
+        f" Set the app's SECRET_KEY or {hash_key} to a long random value."
+    )
+
+
+def config_token_too_short(key: str, minimum: int) -> str:
+    return (
+        f"{key} is shorter than {minimum} characters, short enough to guess. Use a long random value,"
+        " such as secrets.token_urlsafe(32)."
+    )

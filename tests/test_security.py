@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_calltransfer import CallTransfer
+from flask_calltransfer import ConfigurationError
 from flask_calltransfer import RequestVerificationFailed
 from flask_calltransfer import TransferRequest
 from flask_calltransfer import testing
@@ -196,6 +197,7 @@ def test_hmac_of_the_body_alone_without_timestamp() -> None:
     app, client, seen = hmac_app(
         CALLTRANSFER_VAPI_HMAC_PAYLOAD_FORMAT="{body}",
         CALLTRANSFER_VAPI_HMAC_TIMESTAMP_HEADER=None,
+        CALLTRANSFER_VAPI_HMAC_MAX_AGE=None,  # said out loud: there is no replay window
         CALLTRANSFER_VAPI_HMAC_SIGNATURE_HEADER="x-vapi-signature",
     )
     signature = testing.hmac_signature(BODY, HMAC_SECRET, payload_format="{body}")
@@ -254,3 +256,22 @@ def test_hmac_verifier_with_an_injected_clock() -> None:
         verifier.verify(
             parts({"sig": testing.hmac_signature(b"{}", "k", timestamp="999000"), "ts": "999000"}, b"{}")
         )
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        # A window reading an unsigned timestamp trusts what anyone can rewrite.
+        ({"CALLTRANSFER_VAPI_HMAC_PAYLOAD_FORMAT": "{body}"}, "CALLTRANSFER_VAPI_HMAC_PAYLOAD_FORMAT"),
+        ({"CALLTRANSFER_VAPI_HMAC_TIMESTAMP_HEADER": ""}, "CALLTRANSFER_VAPI_HMAC_TIMESTAMP_HEADER"),
+        ({"CALLTRANSFER_VAPI_HMAC_SECRET": "   "}, "CALLTRANSFER_VAPI_HMAC_SECRET"),
+        ({"CALLTRANSFER_VAPI_HMAC_SECRET": ["ok-secret", "\t"]}, "CALLTRANSFER_VAPI_HMAC_SECRET"),
+        ({"CALLTRANSFER_VAPI_HMAC_SECRET": "geheim-\u20ac-secret"}, "CALLTRANSFER_VAPI_HMAC_SECRET"),
+    ],
+)
+def test_weak_hmac_configurations_are_refused(config: dict[str, t.Any], key: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        make(**{"CALLTRANSFER_VAPI_HMAC_SECRET": HMAC_SECRET, **config})
+    assert info.value.key == key
+    # The message names the setting and how to fix it, and never the secret itself.
+    assert key in str(info.value) and HMAC_SECRET not in str(info.value)

@@ -303,6 +303,18 @@ def _verifier(config: t.Mapping[str, t.Any]) -> Verifier | None:
     signature_header = t.cast(str, cfg.get_str(config, cfg.VAPI_HMAC_SIGNATURE_HEADER))
     timestamp_header = cfg.get_str(config, cfg.VAPI_HMAC_TIMESTAMP_HEADER, optional=True) or None
     max_age = cfg.get_number(config, cfg.VAPI_HMAC_MAX_AGE, optional=True)
+    if hmac_secrets and max_age is not None:
+        # A window is only as good as the timestamp it reads: it must be there and be signed.
+        if timestamp_header is None:
+            raise ConfigurationError(
+                messages.config_window_without_header(cfg.VAPI_HMAC_TIMESTAMP_HEADER, cfg.VAPI_HMAC_MAX_AGE),
+                key=cfg.VAPI_HMAC_TIMESTAMP_HEADER,
+            )
+        if "timestamp" not in placeholders(payload_format):
+            raise ConfigurationError(
+                messages.config_window_unsigned(cfg.VAPI_HMAC_PAYLOAD_FORMAT, cfg.VAPI_HMAC_MAX_AGE),
+                key=cfg.VAPI_HMAC_PAYLOAD_FORMAT,
+            )
     if hmac_secrets:
         verifiers.append(
             HmacVerifier(
