@@ -8,6 +8,7 @@ not on the first live call.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing as t
 
 from . import messages
@@ -156,9 +157,15 @@ def get_number(
     value = config.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= minimum:
+    # NaN and infinity pass a comparison or two and then break timers: never a setting.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= minimum
+    ):
         raise ConfigurationError(
-            messages.config_type(key, f"a number greater than {minimum:g}", value), key=key
+            messages.config_type(key, f"a finite number greater than {minimum:g}", value), key=key
         )
     return float(value)
 

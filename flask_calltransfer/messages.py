@@ -629,3 +629,10 @@ def config_token_too_short(key: str, minimum: int) -> str:
         f"{key} is shorter than {minimum} characters, short enough to guess. Use a long random value,"
         " such as secrets.token_urlsafe(32)."
     )
+
+
+def api_bad_encoding(method: str, path: str, encoding: str) -> str:
+    return (
+        f"{method} {path} answered in a content encoding that is not read ({encoding[:50]!r}): the"
+        " answer was not used. The platform's API should answer uncompressed, as it was asked to."
+    )

@@ -7,12 +7,27 @@ sent. Raw sockets, not a framework: the point is to send what no well-behaved se
 from __future__ import annotations
 
 import collections
+import gzip
 import socket
 import struct
 import threading
 import time
+import zlib
 
 OK = b'{"success":true,"message":"Command sent successfully"}'
+
+
+_BOMB: list[bytes] = []
+
+
+def _gzip_bomb() -> bytes:
+    """256 MiB of zeros, gzipped twice: a few kilobytes on the wire. Built in pieces, once."""
+    if not _BOMB:
+        inner = zlib.compressobj(9, zlib.DEFLATED, 31)
+        block = bytes(1024 * 1024)
+        packed = b"".join(inner.compress(block) for _ in range(256)) + inner.flush()
+        _BOMB.append(gzip.compress(packed))
+    return _BOMB[0]
 
 
 def _status(code: int, body: bytes, extra: str = "") -> bytes:
@@ -30,6 +45,7 @@ class FaultyServer:
         #: When set, a path whose behaviour every request gets, whatever its own path.
         self.mode: str | None = None
         self.sent_bytes: collections.Counter[str] = collections.Counter()
+        _gzip_bomb()  # built before any test measures memory
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -101,6 +117,9 @@ class FaultyServer:
             block = b"x" * 65536
             for _ in range(8192):
                 self._send(path, connection, b"%x\r\n%s\r\n" % (len(block), block))
+        elif path == "/gzip-bomb":
+            extra = "Content-Encoding: gzip, gzip\r\n"
+            self._send(path, connection, _status(200, _gzip_bomb(), extra))
         elif path == "/reset":
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
             connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

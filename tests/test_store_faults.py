@@ -286,6 +286,48 @@ def test_a_paused_redis_costs_no_more_than_the_deadline_left(tmp_path: pathlib.P
         process.send_signal(signal.SIGCONT)
         assert waited < 0.2
         # Outside a deadline the store's own timeout applies, and it works again once resumed.
-        store._open_until = 0.0
+        store._breaker.clear()
         assert store.get("k") == "v"
         store.close()
+
+
+def test_a_tool_call_claimed_during_an_outage_is_not_sent_again_after_it(
+    recorder: Recorder, tmp_path: pathlib.Path
+) -> None:
+    app = make("sqlite:///calltransfer.sqlite3", recorder, tmp_path)
+    the_store_works(app)
+    client = app.test_client()
+    body = testing.dumps(
+        testing.voicedock_tool_calls("transfer_call", {}, tool_call_id="tool_o", call_id="vd-o")
+    )
+    headers = testing.voicedock_headers(body, VOICEDOCK_SECRET)
+    command = [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "calltransfer.sqlite3")]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        assert client.post("/calltransfer/voicedock", data=body, headers=headers).status_code == 200
+        assert holder.stdin is not None
+        holder.stdin.close()
+    time.sleep(1.1)  # the breaker's cool-down
+    the_store_works(app)
+    again = client.post("/calltransfer/voicedock", data=body, headers=headers)
+    assert again.json["results"][0]["tool_call_id"] == "tool_o"
+    assert len(recorder.to("/api/v1/calls/vd-o/control")) == 1
+
+
+def test_a_store_that_fails_in_any_way_still_lets_every_platform_transfer(
+    recorder: Recorder, tmp_path: pathlib.Path
+) -> None:
+    # Not an outage error: a value the backend cannot hold, or a bug in a custom store.
+    from flask_calltransfer.store import MemoryStore
+
+    class Broken(MemoryStore):
+        def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+        def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+            raise ValueError("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+    app = make("memory://", recorder, tmp_path)
+    app.extensions["calltransfer"].services.store.__class__ = Broken
+    every_platform_still_transfers(app, recorder)
+    assert app.extensions["calltransfer"].services.store.faults["error: set"] > 0

@@ -36,3 +36,13 @@ def test_blank_and_non_latin1_secrets_are_refused(make_app: MakeApp, key: str, v
     with pytest.raises(ConfigurationError) as info:
         make_app(**{key: value})
     assert info.value.key == key
+
+
+@pytest.mark.parametrize(
+    "key", ["CALLTRANSFER_BODY_TIMEOUT", "CALLTRANSFER_STORE_COOLDOWN", "CALLTRANSFER_STORE_TIMEOUT"]
+)
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nan_and_infinity_are_refused(make_app: MakeApp, key: str, value: float) -> None:
+    with pytest.raises(ConfigurationError, match="a finite number") as info:
+        make_app(**{key: value})
+    assert info.value.key == key

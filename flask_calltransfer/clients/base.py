@@ -16,6 +16,7 @@ import json
 import threading
 import time
 import typing as t
+import zlib
 
 import httpx
 
@@ -138,6 +139,10 @@ class _TooLarge(Exception):
     pass
 
 
+class _BadEncoding(Exception):
+    pass
+
+
 class HttpClient:
     """A small JSON-over-HTTP client with deadlines and retries, on one lazily made httpx client.
 
@@ -202,6 +207,8 @@ class HttpClient:
                 raise ApiError(
                     messages.api_too_large(method, path, self.settings.max_response_bytes)
                 ) from None
+            except _BadEncoding as exc:
+                raise ApiError(messages.api_bad_encoding(method, path, str(exc))) from None
             except httpx.HTTPError as exc:
                 raise ApiError(messages.api_unreachable(method, path, type(exc).__name__)) from None
             else:
@@ -238,6 +245,9 @@ class HttpClient:
     ) -> tuple[httpx.Response, bytes]:
         """One request, whose connect, headers and body share ``timeout``; reads at most the cap."""
         cap = self.settings.max_response_bytes
+        # Asked for uncompressed, and counted as sent: a small compressed body can unpack to
+        # gigabytes, in C code no deadline reaches.
+        headers = {**(headers or {}), "Accept-Encoding": "identity"}
         with attempt_deadline(time.monotonic() + timeout):
             with self._httpx().stream(
                 method, url, json=json_body, headers=headers, timeout=timeout
@@ -247,18 +257,38 @@ class HttpClient:
                     raise _TooLarge()
                 chunks = []
                 size = 0
-                for chunk in response.iter_bytes():
+                for chunk in response.iter_raw():
                     size += len(chunk)
                     if size > cap:
                         raise _TooLarge()
                     chunks.append(chunk)
-        return response, b"".join(chunks)
+        return response, _unpack(b"".join(chunks), response.headers.get("Content-Encoding", ""), cap)
 
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def _unpack(raw: bytes, encoding: str, cap: int) -> bytes:
+    """The body under one gzip or deflate layer, at most ``cap`` bytes of it; a server that
+    compresses although asked not to gets one layer, never a stack."""
+    layers = [
+        name.strip().lower() for name in encoding.split(",") if name.strip().lower() not in ("", "identity")
+    ]
+    if not layers:
+        return raw
+    if len(layers) > 1 or layers[0] not in ("gzip", "x-gzip", "deflate"):
+        raise _BadEncoding(encoding)
+    unpacker = zlib.decompressobj(wbits=31 if layers[0] != "deflate" else 15)
+    try:
+        body = unpacker.decompress(raw, cap + 1)
+    except zlib.error:
+        raise _BadEncoding(encoding) from None
+    if len(body) > cap or unpacker.unconsumed_tail:
+        raise _TooLarge()
+    return body
 
 
 def url_path(url: str | httpx.URL) -> str:

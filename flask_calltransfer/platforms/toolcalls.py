@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import hashlib
 import json
+import threading
 import time
 import typing as t
 
@@ -103,27 +105,45 @@ def find(lists: t.Iterable[object], names: frozenset[str]) -> list[ToolCall]:
 
 class _LocalClaims:
     """This process's own record of tool calls it claimed while the store was unavailable, so a
-    repeat delivery to the same worker is still not sent twice."""
+    repeat delivery to the same worker is not sent twice: during the outage, or after it."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
         self._claims: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _id(key: str) -> str:
+        # Tool call ids come from the request: a digest keeps each entry small whatever they are.
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def known(self, key: str) -> str | bool | None:
+        """The reply (or ``False`` while none) of a claim this process made; ``None`` if none."""
+        with self._lock:
+            found = self._claims.get(self._id(key))
+        if found is None or found[0] <= time.monotonic():
+            return None
+        return found[1] if found[1] is not None else False
 
     def claim(self, key: str) -> str | bool:
         now = time.monotonic()
-        found = self._claims.get(key)
-        if found is not None and found[0] > now:
-            return found[1] if found[1] is not None else False
-        if len(self._claims) >= self._size:
-            # Dicts keep insertion order: the oldest claims go first.
-            for old in list(self._claims)[: self._size // 10]:
-                del self._claims[old]
-        self._claims[key] = (now + REPLY_TTL, None)
+        ident = self._id(key)
+        with self._lock:
+            found = self._claims.get(ident)
+            if found is not None and found[0] > now:
+                return found[1] if found[1] is not None else False
+            if len(self._claims) >= self._size:
+                # Dicts keep insertion order: the oldest claims go first.
+                for old in list(self._claims)[: self._size // 10]:
+                    del self._claims[old]
+            self._claims[ident] = (now + REPLY_TTL, None)
         return True
 
     def remember(self, key: str, reply: str) -> None:
-        if key in self._claims:
-            self._claims[key] = (self._claims[key][0], reply)
+        ident = self._id(key)
+        with self._lock:
+            if ident in self._claims:
+                self._claims[ident] = (self._claims[ident][0], reply)
 
 
 _local_claims = _LocalClaims()
@@ -148,6 +168,10 @@ class Ledger:
             first delivery if this one repeats it; ``False`` if the first delivery gave no reply
             within ``wait`` seconds.
         """
+        # Claimed here while the store was down: the store knows nothing of it, this worker does.
+        local = _local_claims.known(self._key("claim", tool_call_id))
+        if local is not None:
+            return local
         try:
             # Worth a try even right after a failure: a claim missed here may transfer twice.
             with self._store.trying():
@@ -161,7 +185,9 @@ class Ledger:
         reply = response.get_data(as_text=True)
         _local_claims.remember(self._key("claim", tool_call_id), reply)
         try:
-            self._store.set(self._key("reply", tool_call_id), reply, ttl=REPLY_TTL)
+            # The transfer was sent: keeping its reply is worth a try even right after a failure.
+            with self._store.trying():
+                self._store.set(self._key("reply", tool_call_id), reply, ttl=REPLY_TTL)
         except StoreUnavailable as exc:
             logger.warning(messages.tool_call_reply_not_kept(self._platform, tool_call_id, str(exc)))
         return response

@@ -12,6 +12,7 @@ import collections
 import contextlib
 import contextvars
 import functools
+import threading
 import time
 import typing as t
 
@@ -28,24 +29,41 @@ _OPERATIONS = ("get", "set", "delete", "pop", "incr")
 _trying: contextvars.ContextVar[bool] = contextvars.ContextVar("calltransfer_store_trying", default=False)
 
 
+#: Each operation's breaker: reads can work while writes cannot (a locked SQLite file, a
+#: read-only disk, a Redis replica), and a working read must not keep reopening the way for writes.
+_KIND = {"get": "read", "set": "write", "delete": "write", "pop": "write", "incr": "write"}
+_count_lock = threading.Lock()
+
+
 def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    kind = _KIND[name]
+
     @functools.wraps(operation)
     def run(self: Store, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        now = time.monotonic()
-        if now < self._open_until and not _trying.get():
-            self.faults["skipped: " + name] += 1
-            raise StoreUnavailable(messages.store_circuit_open(repr(self), self._open_until - now))
+        breaker = self._breaker
+        started = time.monotonic()
+        open_until = breaker.get(kind, 0.0)
+        if started < open_until and not _trying.get():
+            self._count("skipped: " + name)
+            raise StoreUnavailable(messages.store_circuit_open(repr(self), open_until - started))
         with shielded():
             try:
                 result = operation(self, *args, **kwargs)
             except self.outage_errors as exc:
-                self.faults["failed: " + name] += 1
+                self._count("failed: " + name)
                 # One failure opens the breaker: a dead store costs one short timeout per
                 # cool-down, not one per operation.
-                self._open_until = time.monotonic() + self.cooldown
+                breaker[kind] = time.monotonic() + self.cooldown
+                breaker[kind + " opened"] = time.monotonic()
                 raise StoreUnavailable(messages.store_failed(repr(self), name, exc)) from exc
-        if self._open_until:
-            self._open_until = 0.0
+            except Exception as exc:
+                # Not an outage (a value the backend cannot hold, a bug in a custom store): the
+                # caller still degrades, but the store stays in use for everything else.
+                self._count("error: " + name)
+                raise StoreUnavailable(messages.store_failed(repr(self), name, exc)) from exc
+        # Only a success that started after the breaker opened says the store is back.
+        if breaker.get(kind, 0.0) and breaker.get(kind + " opened", 0.0) < started:
+            breaker[kind] = 0.0
             logger.info(messages.store_recovered(repr(self)))
         return result
 
@@ -87,7 +105,17 @@ class Store(abc.ABC):
     outage_errors: tuple[type[BaseException], ...] = (OSError,)
     #: Seconds operations fail at once after an outage error, before the store is tried again.
     cooldown: float = 1.0
-    _open_until: float = 0.0
+
+    @property
+    def _breaker(self) -> dict[str, float]:
+        breaker: dict[str, float] | None = self.__dict__.get("_calltransfer_breaker")
+        if breaker is None:
+            breaker = self.__dict__["_calltransfer_breaker"] = {}
+        return breaker
+
+    def _count(self, what: str) -> None:
+        with _count_lock:
+            self.faults[what] += 1
 
     @property
     def faults(self) -> collections.Counter[str]:
@@ -114,8 +142,9 @@ class Store(abc.ABC):
 
     @property
     def available(self) -> bool:
-        """Whether the circuit breaker lets operations through now."""
-        return time.monotonic() >= self._open_until
+        """Whether the circuit breakers let reads and writes through now."""
+        now = time.monotonic()
+        return all(now >= self._breaker.get(kind, 0.0) for kind in ("read", "write"))
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)

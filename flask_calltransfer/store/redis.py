@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import threading
 import typing as t
 
 from ..deadlines import remaining
@@ -19,6 +19,10 @@ if value == tonumber(ARGV[1]) and ARGV[2] ~= '' then
 end
 return value
 """
+
+
+#: Fractions of the store timeout the faster clients wait.
+_STEPS = (0.8, 0.6, 0.4, 0.2)
 
 
 def _milliseconds(ttl: float | None) -> int | None:
@@ -47,21 +51,28 @@ class RedisStore(Store):
         self.client = client
         self.prefix = prefix
         self._incr = client.register_script(_INCR)
-        self.outage_errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+        # RedisError covers a server that is down or slow, and one that cannot write: out of
+        # memory (OOM), a read-only replica (READONLY), a loading dataset (LOADING).
+        self.outage_errors = (redis.exceptions.RedisError, OSError)
         #: The client's own socket timeout; a nearer handler deadline uses a faster client.
         self.timeout = timeout
         self._client_for = client_for
         self._faster: dict[float, redis_module.Redis] = {}
+        self._faster_lock = threading.Lock()
 
     def _client(self) -> redis_module.Redis:
-        # redis-py has no per-command timeout: near a deadline, a client whose sockets wait less.
+        # redis-py has no per-command timeout: near a deadline, a client whose sockets wait less,
+        # from a few fixed steps so there are never more than four more pools.
         left = remaining()
         if left is None or self.timeout is None or self._client_for is None or left >= self.timeout:
             return self.client
-        step = max(0.05, math.floor(left * 20) / 20)
+        step = next((s for s in _STEPS if left >= self.timeout * s), _STEPS[-1]) * self.timeout
         client = self._faster.get(step)
         if client is None:
-            client = self._faster[step] = self._client_for(step)
+            with self._faster_lock:
+                client = self._faster.get(step)
+                if client is None:
+                    client = self._faster[step] = self._client_for(step)
         return client
 
     @classmethod
