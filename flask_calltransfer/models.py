@@ -112,8 +112,12 @@ class Destination:
         """
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        # Reprs end up in logs and tracebacks: the number is masked there too.
+        return f"<{type(self).__name__} {self.describe()}>"
 
-@dataclasses.dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class NumberDestination(Destination):
     """Transfer to a phone number.
 
@@ -176,7 +180,7 @@ class NumberDestination(Destination):
         return f"number {phone.mask(self.number)}"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class SipDestination(Destination):
     """Transfer to a SIP URI, optionally with custom SIP headers.
 
@@ -229,7 +233,7 @@ class SipDestination(Destination):
         return f"SIP {phone.mask(self.uri)}"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class AssistantDestination(Destination):
     """Hand the call to another Vapi assistant (a squad member). Vapi destination replies only.
 

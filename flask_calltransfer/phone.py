@@ -88,7 +88,18 @@ def to_e164_or_raw(number: str | None, region: str | None = None) -> str | None:
 
 #: Phone numbers inside free text: international (``+31 6 1234 5678``), long digit runs, and
 #: national numbers starting with 0. Runs inside ids (``...-446655440000``) are left alone.
-_IN_TEXT = re.compile(r"(?<![\w\-*+.])(?:\+\d[\d ().\-/]{5,}\d|0\d[\d .\-/]{6,}\d|\d{9,15})(?![\w\-*])")
+# International (+31 20 ...), national with a trunk 0 (020 794 8450), with the area code in
+# brackets ((020) 794 8450, (415) 555-0123), North American with dots or dashes (415.555.0123),
+# and bare digit runs; any Unicode space (no-break spaces too) may separate the groups.
+_IN_TEXT = re.compile(
+    r"(?<![\w\-*+.])(?:"
+    r"\+\d[\d\s().\-/]{5,}\d"
+    r"|\(\d{2,5}\)[\s.\-]*\d[\d\s.\-]{4,}\d"
+    r"|0\d[\d\s.\-/]{6,}\d"
+    r"|\d{3}[.\-\s]\d{3}[.\-\s]\d{4}"
+    r"|\d{9,15}"
+    r")(?![\w\-*])"
+)
 
 
 _TYPES = {

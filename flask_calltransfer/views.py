@@ -71,6 +71,11 @@ def webhook(platform_name: str) -> Response:
     # One byte over the limit is let through so a streamed (chunked) body that stops exactly at
     # the cap can be told apart from one that was cut there.
     request.max_content_length = limit + 1
+    headers = t.cast(t.Mapping[str, str], request.headers)
+    header_only = platform.verifies_headers_only
+    if header_only:
+        # An unsigned body need not be read, or waited for, before the token is known to be wrong.
+        platform.verify(Inbound(headers=headers, body=b"", method=request.method, url=lambda: request.url))
     try:
         # Platforms send their bodies at once; a client that trickles one must not hold the worker.
         body = call_with_deadline(lambda: request.get_data(cache=True), state.settings.body_timeout)
@@ -80,13 +85,9 @@ def webhook(platform_name: str) -> Response:
         raise BodyTimeout(messages.body_too_slow(state.settings.body_timeout)) from None
     if body is None or len(body) > limit:
         raise PayloadTooLarge(messages.body_too_large(limit))
-    inbound = Inbound(
-        headers=t.cast(t.Mapping[str, str], request.headers),
-        body=body,
-        method=request.method,
-        url=lambda: request.url,
-    )
-    platform.verify(inbound)
+    inbound = Inbound(headers=headers, body=body, method=request.method, url=lambda: request.url)
+    if not header_only:
+        platform.verify(inbound)
     parsed = platform.parse(decode(body), inbound)
     if isinstance(parsed, TransferRequest):
         return state.extension._route(app, state, platform, parsed)

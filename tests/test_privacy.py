@@ -84,3 +84,55 @@ def test_the_scan_catches_a_leak() -> None:
         f"WARNING secret {SECRET}",
     ]
     assert log_violations(["INFO caller +3161****678", "INFO call 6a1f-446655440000"]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        ("call (020) 794 8450 now", "794 8"),
+        ("(415) 555-0123", "555-0"),
+        ("415.555.0123", "555.0"),
+        ("+31\u00a020\u00a0794\u00a08450", "794"),
+        ("020\u202f794\u202f8450", "794\u202f8"),
+        ("+1 (415) 555-0123", "555-0"),
+    ],
+)
+def test_numbers_in_every_national_format_are_masked(text: str, hidden: str) -> None:
+    from flask_calltransfer import phone
+
+    assert hidden not in phone.mask_text(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["at 2026-12-02 06:56:28 in 12.3 ms", "from 127.0.0.1:8000 pid 12345", "took 1500 ms", "v1.2.3"]
+)
+def test_times_addresses_and_counts_are_left_alone(text: str) -> None:
+    from flask_calltransfer import phone
+
+    assert phone.mask_text(text) == text
+
+
+def test_destination_reprs_mask_numbers() -> None:
+    from flask_calltransfer import NumberDestination
+    from flask_calltransfer import SipDestination
+
+    assert "12345678" not in repr(NumberDestination("+31612345678"))
+    assert "12345678" not in repr(SipDestination("sip:+31612345678@pbx.example.com"))
+    assert repr(NumberDestination("+31612345678")) == "<NumberDestination number +3161****678>"
+
+
+def test_httpx_request_lines_show_host_and_path_only(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from flask_calltransfer.clients import HttpClient
+    from flask_calltransfer.clients import HttpSettings
+    from tests.recorder import Recorder
+
+    recorder = Recorder()
+    try:
+        with caplog.at_level(logging.INFO, logger="httpx"):
+            HttpClient(HttpSettings()).request("POST", f"{recorder.url}/calls/+31612345678/control?token=abc")
+    finally:
+        recorder.stop()
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines and all("token=abc" not in line and "+31612345678" not in line for line in lines)

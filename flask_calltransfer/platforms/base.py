@@ -185,6 +185,14 @@ class Platform(abc.ABC):
     def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> Platform:
         """Validate this platform's keys and build the adapter for one app."""
 
+    @property
+    def verifies_headers_only(self) -> bool:
+        """Whether :meth:`verify` reads nothing but the headers (a shared secret or token), so the
+        view can check them before it reads, and waits for, the body."""
+        from ..security import SharedSecretVerifier
+
+        return isinstance(self.verifier, SharedSecretVerifier)
+
     def verify(self, inbound: Inbound) -> None:
         """Raise :class:`~flask_calltransfer.RequestVerificationFailed` unless the request is authentic."""
         if self.verifier is None:

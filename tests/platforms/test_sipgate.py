@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import typing as t
 
 import pytest
@@ -348,3 +349,28 @@ def test_empty_session_id_is_400(transfers: CallTransfer, sipgate: Sipgate) -> N
     assert response.status_code == 400
     assert response.json["errors"] == {"session": {"id": ["Shorter than minimum length 1."]}}
     assert seen == []
+
+
+def test_a_wrong_token_is_refused_before_the_body_is_read(sipgate_app: Flask) -> None:
+    class Unread(io.BytesIO):
+        def read(self, *args: t.Any) -> bytes:
+            raise AssertionError("the body of an unverified request was read")
+
+        readline = read
+
+    client = sipgate_app.test_client()
+    for headers in ({"X-API-TOKEN": "wrong-token"}, {}):
+        response = client.post(
+            "/calltransfer/sipgate",
+            input_stream=Unread(b"{}" * 50),
+            headers={**headers, "Content-Type": "application/json", "Content-Length": "100"},
+        )
+        assert response.status_code == 401
+    # With the right token the body is read as usual.
+    body = testing.dumps(testing.sipgate_event("session_start"))
+    assert client.post(
+        "/calltransfer/sipgate", data=body, headers=testing.sipgate_headers(TOKEN)
+    ).status_code in (
+        200,
+        204,
+    )
