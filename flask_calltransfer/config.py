@@ -23,6 +23,7 @@ FALLBACK = "CALLTRANSFER_FALLBACK"
 REFUSAL_MESSAGE = "CALLTRANSFER_REFUSAL_MESSAGE"
 MAX_BODY_BYTES = "CALLTRANSFER_MAX_BODY_BYTES"
 BODY_TIMEOUT = "CALLTRANSFER_BODY_TIMEOUT"
+REPLAY_WINDOW = "CALLTRANSFER_REPLAY_WINDOW"
 STORE_URL = "CALLTRANSFER_STORE_URL"
 STORE_TIMEOUT = "CALLTRANSFER_STORE_TIMEOUT"
 STORE_COOLDOWN = "CALLTRANSFER_STORE_COOLDOWN"
@@ -78,6 +79,8 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     MAX_BODY_BYTES: 10 * 1024 * 1024,
     # The platforms post from data centres; even a 10 MiB body arrives in well under a second.
     BODY_TIMEOUT: 2.0,
+    # As long as the platforms' signatures stay valid (Vapi HMAC and VoiceDock: 300 s).
+    REPLAY_WINDOW: 300.0,
     STORE_URL: None,
     # sipgate waits about a second in all: a store that has not answered in a quarter of it is down.
     STORE_TIMEOUT: 0.25,
@@ -218,6 +221,7 @@ class Settings:
     http_retry_server_errors: bool = False
     store_timeout: float = 0.25
     body_timeout: float = 2.0
+    replay_window: float | None = 300.0
     store_cooldown: float = 1.0
 
 
@@ -251,6 +255,7 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         store_timeout=t.cast(float, get_number(config, STORE_TIMEOUT)),
         store_cooldown=t.cast(float, get_number(config, STORE_COOLDOWN)),
         body_timeout=t.cast(float, get_number(config, BODY_TIMEOUT)),
+        replay_window=get_number(config, REPLAY_WINDOW, optional=True),
     )
 
 

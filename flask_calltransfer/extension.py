@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import hashlib
 import inspect
 import time
 import types
@@ -13,6 +14,8 @@ import typing as t
 from flask import Flask
 from flask import Response
 from flask import current_app
+from flask import has_request_context
+from flask import request
 
 from . import config as cfg
 from . import deadlines
@@ -43,6 +46,7 @@ from .models import TransferRequest
 from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
 from .platforms.base import Services
+from .platforms.toolcalls import Ledger
 from .store import DEFAULT_URL
 from .store import Store
 from .store import from_url
@@ -664,6 +668,23 @@ class CallTransfer:
             return self._refuse(app, platform, call, state.settings.refusal_message)
 
     def _route_steps(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
+        window = state.settings.replay_window
+        if not (window and platform.answers_replays and call.tool_call_id is None and has_request_context()):
+            return self._route_once(app, state, platform, call)
+        # A captured request sent again gets the first answer: routing it again would move pools,
+        # log transfers and signal twice. A platform's own retry gets the same answer, as it should.
+        replays = Ledger(state.services.store, platform.name, namespace="replay", ttl=window)
+        key = hashlib.sha256(request.get_data(cache=True)).hexdigest()
+        first = replays.claim(key, wait=state.timeouts[platform.name])
+        if isinstance(first, str):
+            logger.info(messages.replay_answered(platform.name, repr(call)))
+            return Response(first, mimetype="application/json")
+        response = self._route_once(app, state, platform, call)
+        if response.status_code == 200 and response.mimetype == "application/json":
+            replays.remember(key, response)
+        return response
+
+    def _route_once(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
         owed = platform.owed(call)
         if owed is not None:
             return owed

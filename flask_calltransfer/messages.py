@@ -636,3 +636,10 @@ def api_bad_encoding(method: str, path: str, encoding: str) -> str:
         f"{method} {path} answered in a content encoding that is not read ({encoding[:50]!r}): the"
         " answer was not used. The platform's API should answer uncompressed, as it was asked to."
     )
+
+
+def replay_answered(platform: str, call: str) -> str:
+    return (
+        f"A {platform} request for {call} arrived again with the same bytes; answering with the first"
+        " answer, without routing it again."
+    )

@@ -26,7 +26,8 @@ HMAC_SECRET = "hmac-secret-abcdef"
 
 def make(**config: t.Any) -> tuple[Flask, FlaskClient, list[TransferRequest]]:
     app = Flask(__name__)
-    app.config.update(config)
+    # Each test its own store: the same signed bytes sent by two tests are two requests here.
+    app.config.update({"CALLTRANSFER_STORE_URL": "memory://", **config})
     transfers = CallTransfer(app)
     seen: list[TransferRequest] = []
 

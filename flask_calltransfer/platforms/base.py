@@ -185,6 +185,12 @@ class Platform(abc.ABC):
     def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> Platform:
         """Validate this platform's keys and build the adapter for one app."""
 
+    #: Whether a request repeated byte for byte inside ``CALLTRANSFER_REPLAY_WINDOW`` gets the
+    #: first answer again instead of being routed again. Right for platforms whose requests carry
+    #: a timestamp or unique id (so equal bytes mean the same request); wrong for sipgate, where a
+    #: caller may well say the same thing twice.
+    answers_replays: t.ClassVar[bool] = False
+
     @property
     def verifies_headers_only(self) -> bool:
         """Whether :meth:`verify` reads nothing but the headers (a shared secret or token), so the

@@ -157,9 +157,14 @@ class Ledger:
     delivered, once from this worker, and answered with its id.
     """
 
-    def __init__(self, store: Store, platform: str) -> None:
+    def __init__(
+        self, store: Store, platform: str, *, namespace: str = "toolcall", ttl: float = REPLY_TTL
+    ) -> None:
         self._store = store
         self._platform = platform
+        #: Keeps tool-call replies apart from other kinds of answers kept the same way (replays).
+        self._namespace = namespace
+        self._ttl = ttl
 
     def claim(self, tool_call_id: str, *, wait: float) -> str | bool:
         """Claim a tool call.
@@ -187,13 +192,13 @@ class Ledger:
         try:
             # The transfer was sent: keeping its reply is worth a try even right after a failure.
             with self._store.trying():
-                self._store.set(self._key("reply", tool_call_id), reply, ttl=REPLY_TTL)
+                self._store.set(self._key("reply", tool_call_id), reply, ttl=self._ttl)
         except StoreUnavailable as exc:
             logger.warning(messages.tool_call_reply_not_kept(self._platform, tool_call_id, str(exc)))
         return response
 
     def _key(self, kind: str, tool_call_id: str) -> str:
-        return f"{self._platform}:toolcall:{kind}:{tool_call_id}"
+        return f"{self._platform}:{self._namespace}:{kind}:{tool_call_id}"
 
     def _claim(self, tool_call_id: str, *, wait: float) -> str | bool:
         reply = self._store.get(self._key("reply", tool_call_id))

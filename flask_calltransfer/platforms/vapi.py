@@ -354,6 +354,8 @@ class VapiPlatform(ToolCallPlatform):
     # Vapi waits 20 s by default (server.timeoutSeconds).
     handler_timeout = 15.0
     reply_budget = 20.0
+    # Every server message carries its own "timestamp".
+    answers_replays = True
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> VapiPlatform:

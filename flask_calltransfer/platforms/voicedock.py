@@ -97,6 +97,7 @@ class VoiceDockPlatform(ToolCallPlatform):
     handler_timeout = 6.0
     # Synchronous tool calls wait 10 s.
     reply_budget = 10.0
+    answers_replays = True
 
     def __init__(self, *, tools: frozenset[str], client: VoiceDockClient | None, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
