@@ -156,3 +156,34 @@ def redis_server() -> t.Iterator[str]:
     """Run a real redis-server on a free loopback port, without persistence; yields its URL."""
     with redis_process() as (url, _):
         yield url
+
+
+_HOLD_LOCK = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+connection.execute("COMMIT")
+"""
+
+
+@contextlib.contextmanager
+def sqlite_locked(path: pathlib.Path) -> t.Iterator[None]:
+    """Another process holds an exclusive lock on the SQLite file at ``path`` inside the block.
+
+    Entering proves that process could take the lock (so nobody else holds one); leaving
+    releases it and waits for the process to end.
+    """
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        if holder.stdout.readline() != b"locked\n":
+            raise RuntimeError(f"Another process could not lock {path}.")
+        try:
+            yield
+        finally:
+            holder.stdin.close()
+    if holder.returncode != 0:
+        raise RuntimeError(f"The process holding {path} ended with exit code {holder.returncode}.")

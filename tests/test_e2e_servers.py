@@ -12,8 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import pathlib
-import subprocess
-import sys
 import time
 import typing as t
 
@@ -23,6 +21,7 @@ from flask_calltransfer import testing
 from tests import e2e_flaskr as flaskr
 from tests.servers import SERVER_KINDS
 from tests.servers import serve
+from tests.servers import sqlite_locked
 
 SECRET = "e2e-servers-secret-0123456789"
 TIMEOUT = 0.5
@@ -103,16 +102,6 @@ def test_a_slow_handler_gets_the_fallback(server: Server, how: str, interrupted_
         assert SLOW <= elapsed < SLOW + MARGIN
 
 
-HOLD_LOCK = """
-import sqlite3, sys, time
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-connection.execute("COMMIT")
-"""
-
-
 def writes(server: Server) -> int:
     connection = http.client.HTTPConnection(*server.address, timeout=10)
     try:
@@ -127,10 +116,7 @@ def test_a_store_write_behind_another_process_lock(server: Server) -> None:
     assert (status, number(reply)) == (200, flaskr.STORE_NUMBER)
     before = writes(server)
     store = server.instance / "calltransfer.sqlite3"
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(store), "1.5"], stdout=subprocess.PIPE
-    ) as holder:
-        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+    with sqlite_locked(store):
         status, reply, elapsed = ask(server, "store please")
         # The write gave up after the store's timeout (0.25 s) and rolled back; the handler's
         # StoreUnavailable sent the call to the fallback, well inside the deadline.
@@ -148,7 +134,5 @@ def test_a_store_write_behind_another_process_lock(server: Server) -> None:
         time.sleep(0.2)
     assert elapsed < TIMEOUT
     assert writes(server) == before + 1
-    other = subprocess.run(
-        [sys.executable, "-c", HOLD_LOCK, str(store), "0"], capture_output=True, timeout=10
-    )
-    assert other.returncode == 0, other.stderr
+    with sqlite_locked(store):
+        pass

@@ -16,7 +16,6 @@ import pathlib
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import typing as t
 
@@ -33,6 +32,7 @@ from tests.conftest import SECRET
 from tests.conftest import TOKEN
 from tests.recorder import Recorder
 from tests.servers import redis_process
+from tests.servers import sqlite_locked
 
 VOICEDOCK_SECRET = "voicedock-webhook-secret"
 SALES = "+31207948450"
@@ -170,25 +170,12 @@ def test_redis_restarted(recorder: Recorder, tmp_path: pathlib.Path) -> None:
 
 # SQLite -------------------------------------------------------------------------------------------
 
-HOLD_LOCK = """
-import sqlite3, sys
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.read()
-"""
-
 
 def test_sqlite_locked_by_another_process(recorder: Recorder, tmp_path: pathlib.Path) -> None:
     app = make("sqlite:///calltransfer.sqlite3", recorder, tmp_path)
     the_store_works(app)
-    path = tmp_path / "calltransfer.sqlite3"
-    command = [sys.executable, "-c", HOLD_LOCK, str(path)]
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as holder:
-        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+    with sqlite_locked(tmp_path / "calltransfer.sqlite3"):
         every_platform_still_transfers(app, recorder)
-        assert holder.stdin is not None
-        holder.stdin.close()
     assert faults_counted(app) > 0
     the_store_works(app)
 
@@ -301,12 +288,8 @@ def test_a_tool_call_claimed_during_an_outage_is_not_sent_again_after_it(
         testing.voicedock_tool_calls("transfer_call", {}, tool_call_id="tool_o", call_id="vd-o")
     )
     headers = testing.voicedock_headers(body, VOICEDOCK_SECRET)
-    command = [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "calltransfer.sqlite3")]
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as holder:
-        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+    with sqlite_locked(tmp_path / "calltransfer.sqlite3"):
         assert client.post("/calltransfer/voicedock", data=body, headers=headers).status_code == 200
-        assert holder.stdin is not None
-        holder.stdin.close()
     time.sleep(1.1)  # the breaker's cool-down
     the_store_works(app)
     again = client.post("/calltransfer/voicedock", data=body, headers=headers)
