@@ -27,6 +27,7 @@ import typing as t
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from flask_calltransfer import testing  # noqa: E402
 from tests.servers import SERVER_KINDS  # noqa: E402
 from tests.servers import ServerDied  # noqa: E402
@@ -108,7 +109,7 @@ def run(server: str, requests: int, clients: int, seed: int = 11) -> Result:
         requests=requests,
         answers=answers,
         p50_ms=statistics.median(latencies),
-        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        p99_ms=percentile(latencies, 0.99),
         lost=answers["lost"],
         # The first boot of each worker is not a death.
         deaths=[line for line in lines if any(word in line for word in DEATHS)][_workers(server) :],

@@ -35,6 +35,7 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from flask_calltransfer import testing  # noqa: E402
 from tests.faulty_http import FaultyServer  # noqa: E402
 from tests.servers import gunicorn  # noqa: E402
@@ -210,15 +211,10 @@ def run(phase_seconds: float, clients_per_kind: int = 2) -> list[Phase]:
     return phases
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] if ordered else 0.0
-
-
 def report(phase: Phase) -> str:
     statuses = ", ".join(f"{status}: {n}" for status, n in sorted(phase.statuses.items()) if n)
     latency = "; ".join(
-        f"{platform} p50 {statistics.median(values):.0f} ms p99 {_percentile(values, 0.99):.0f} ms"
+        f"{platform} p50 {statistics.median(values):.0f} ms p99 {percentile(values, 0.99):.0f} ms"
         for platform, values in sorted(phase.latencies.items())
     )
     return (

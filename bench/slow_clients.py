@@ -25,6 +25,7 @@ import typing as t
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stats import percentile  # noqa: E402
 from flask_calltransfer import testing  # noqa: E402
 from tests.servers import gunicorn  # noqa: E402
 
@@ -122,7 +123,7 @@ def run(attackers: int, seconds: float) -> Result:
         webhooks=len(outcomes),
         late_or_failed=bad,
         p50_ms=statistics.median(latencies),
-        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        p99_ms=percentile(latencies, 0.99),
         attacks=attacks,
     )
 
