@@ -23,6 +23,7 @@ from ..exceptions import UnsupportedDestination
 from ..models import Destination
 from ..models import PlatformEvent
 from ..models import TransferRequest
+from ..security import SharedSecretVerifier
 
 if t.TYPE_CHECKING:
     from ..clients import HttpClient
@@ -195,8 +196,6 @@ class Platform(abc.ABC):
     def verifies_headers_only(self) -> bool:
         """Whether :meth:`verify` reads nothing but the headers (a shared secret or token), so the
         view can check them before it reads, and waits for, the body."""
-        from ..security import SharedSecretVerifier
-
         return isinstance(self.verifier, SharedSecretVerifier)
 
     def verify(self, inbound: Inbound) -> None:
