@@ -54,6 +54,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/dashboard.py
 
 # Chaos: 5,000 webhooks per server type whose handlers end around their deadline (bench/chaos.py),
 # then the shipped deployment under load while Redis and the call-control API fail in turn

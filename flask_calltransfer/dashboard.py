@@ -2,10 +2,15 @@
 
 Served at ``<CALLTRANSFER_URL_PREFIX>/dashboard`` when ``CALLTRANSFER_DASHBOARD_TOKEN`` is set.
 The page loads nothing from elsewhere: styles are inline and the charts are SVG in the HTML.
+
+The token arrives in an ``Authorization`` header, or once through a sign-in form that sets a
+short-lived signed cookie; never in a URL, which access logs and browser history keep.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import time
 import typing as t
@@ -13,13 +18,21 @@ import typing as t
 from flask import Blueprint
 from flask import Response
 from flask import current_app
+from flask import redirect
 from flask import request
+from flask import url_for
+from werkzeug.wrappers import Response as BaseResponse
 
-from .analytics import stats
+from . import messages
+from .exceptions import StoreUnavailable
 from .security import matches_any
 
 if t.TYPE_CHECKING:
     from .extension import _State
+
+#: Seconds a sign-in lasts: the cookie is useless to anyone who finds it after that.
+SESSION_SECONDS = 30 * 60
+COOKIE = "calltransfer_dashboard"
 
 _PERIODS = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 _COLOURS = ("#2f6fdf", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#8a5fbf", "#6c757d", "#264653")
@@ -78,6 +91,7 @@ svg text {{ fill: #1d2733; }} nav a {{ margin-right: 12px; }}
 <h1>Call transfers</h1>
 <p class="muted">The last {period}, from the transfer log. Numbers are masked.
 <nav>{links}</nav></p>
+<form method="post" action="{sign_out}"><button type="submit">Sign out</button></form>
 <div class="tiles">
 <div class="tile">Requests<b id="requests">{requests}</b></div>
 <div class="tile">Transferred<b>{transferred}</b></div>
@@ -94,31 +108,122 @@ svg text {{ fill: #1d2733; }} nav a {{ margin-right: 12px; }}
 """
 
 
+_SIGN_IN = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Call transfers: sign in</title>
+<style>
+body {{ font: 15px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2733; background: #f7f8fa; }}
+form {{ background: #fff; border-radius: 8px; padding: 16px; max-width: 420px;
+        box-shadow: 0 1px 2px rgba(0,0,0,.08); }}
+input[type=password] {{ width: 100%; padding: 6px; margin: 8px 0; box-sizing: border-box; }}
+</style></head><body>
+<h1>Call transfers</h1>
+<p id="message">{message}</p>
+<form method="post" action="{action}">
+<label for="token">Dashboard token</label>
+<input type="password" id="token" name="token" autocomplete="current-password" required>
+<input type="hidden" name="since" value="{since}">
+<button type="submit">Sign in</button>
+</form>
+</body></html>
+"""
+
+
+def _tokens() -> tuple[bytes, ...]:
+    return t.cast("tuple[bytes, ...]", current_app.extensions["calltransfer_dashboard_tokens"])
+
+
+def _signature(token: bytes, expires: int) -> str:
+    return hmac.new(token, f"calltransfer-dashboard:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def _session_valid(cookie: str, tokens: tuple[bytes, ...]) -> bool:
+    expires_text, _, signature = cookie.partition(".")
+    if not expires_text.isdigit() or len(expires_text) > 12:
+        return False
+    expires = int(expires_text)
+    now = time.time()
+    if not now < expires <= now + SESSION_SECONDS:
+        return False
+    # Signed with the token itself: removing a token from the setting ends its sessions.
+    return matches_any(signature.encode(), [_signature(token, expires).encode() for token in tokens])
+
+
 def _authorised(tokens: tuple[bytes, ...]) -> bool:
     scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not sent:
-        sent = request.args.get("token", "")
-    return bool(sent) and matches_any(sent.encode(), tokens)
+    if scheme.lower() == "bearer" and sent:
+        return matches_any(sent.strip().encode("latin-1", "replace"), tokens)
+    return _session_valid(request.cookies.get(COOKIE, ""), tokens)
+
+
+def _period(value: str | None) -> str:
+    return value if value in _PERIODS else "7d"
+
+
+_R = t.TypeVar("_R", bound=BaseResponse)
+
+
+def _secure(response: _R, *, policy: str) -> _R:
+    response.headers["Content-Security-Policy"] = policy
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _sign_in_page(message: str, *, status: int = 401) -> Response:
+    body = _SIGN_IN.format(
+        message=html.escape(message),
+        action=html.escape(url_for("calltransfer_dashboard.sign_in")),
+        since=html.escape(_period(request.values.get("since"))),
+    )
+    response = Response(body, status=status, mimetype="text/html")
+    # Scripts and posting the form anywhere but here are ruled out.
+    return _secure(response, policy="default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+
+
+def sign_in() -> BaseResponse:
+    """Check a token from the form and, if it is right, set the short-lived session cookie."""
+    tokens = _tokens()
+    sent = request.form.get("token", "").strip().encode("utf-8", "replace")
+    if not sent or not matches_any(sent, tokens):
+        return _sign_in_page(messages.dashboard_wrong_token())
+    expires = int(time.time()) + SESSION_SECONDS
+    matched = next(token for token in tokens if hmac.compare_digest(sent, token))
+    target = url_for("calltransfer_dashboard.page", since=_period(request.form.get("since")))
+    response = redirect(target, code=303)
+    response.set_cookie(
+        COOKIE,
+        f"{expires}.{_signature(matched, expires)}",
+        max_age=SESSION_SECONDS,
+        path=url_for("calltransfer_dashboard.page"),
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Strict",
+    )
+    return _secure(response, policy="default-src 'none'")
+
+
+def sign_out() -> BaseResponse:
+    response = redirect(url_for("calltransfer_dashboard.page"), code=303)
+    response.delete_cookie(COOKIE, path=url_for("calltransfer_dashboard.page"))
+    return _secure(response, policy="default-src 'none'")
 
 
 def page() -> Response:
     state: _State = current_app.extensions["calltransfer"]
-    tokens = current_app.extensions["calltransfer_dashboard_tokens"]
-    if not _authorised(tokens):
-        return Response(
-            "A dashboard token is needed: send Authorization: Bearer <token>, or add ?token=<token>.\\n",
-            status=401,
-            mimetype="text/plain",
-        )
-    period = request.args.get("since", "7d")
-    if period not in _PERIODS:
-        period = "7d"
+    if not _authorised(_tokens()):
+        if "token" in request.args:
+            return _sign_in_page(messages.dashboard_token_in_url(), status=400)
+        return _sign_in_page(messages.dashboard_sign_in())
+    period = _period(request.args.get("since"))
     log = state.transfer_log
     assert log is not None  # init_app requires the log for the dashboard
-    figures = stats(log.records(since=time.time() - _PERIODS[period]))
-    token = request.args.get("token")
-    suffix = f"&token={html.escape(token)}" if token else ""
-    links = " ".join(f'<a href="?since={name}{suffix}">{name}</a>' for name in _PERIODS)
+    try:
+        figures = log.figures(since=time.time() - _PERIODS[period])
+    except StoreUnavailable:
+        response = Response(messages.dashboard_store_down() + "\n", status=503, mimetype="text/plain")
+        response.headers["Retry-After"] = "5"
+        return _secure(response, policy="default-src 'none'")
+    links = " ".join(f'<a href="?since={name}">{name}</a>' for name in _PERIODS)
     body = _PAGE.format(
         period=period,
         links=links,
@@ -135,13 +240,13 @@ def page() -> Response:
             {name: round(value, 2) for name, value in figures["latency_ms"].items()},
             unit=" ms",
         ),
+        sign_out=html.escape(url_for("calltransfer_dashboard.sign_out")),
     )
-    response = Response(body, mimetype="text/html")
-    # Nothing loads from elsewhere, and the token must not leak through a Referer.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    # Nothing loads from elsewhere.
+    return _secure(
+        Response(body, mimetype="text/html"),
+        policy="default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    )
 
 
 def make_blueprint() -> Blueprint:
@@ -151,4 +256,6 @@ def make_blueprint() -> Blueprint:
     """
     blueprint = Blueprint("calltransfer_dashboard", __name__)
     blueprint.add_url_rule("/dashboard", endpoint="page", view_func=page, methods=["GET"])
+    blueprint.add_url_rule("/dashboard/sign-in", endpoint="sign_in", view_func=sign_in, methods=["POST"])
+    blueprint.add_url_rule("/dashboard/sign-out", endpoint="sign_out", view_func=sign_out, methods=["POST"])
     return blueprint

@@ -484,6 +484,31 @@ def dashboard_needs_log() -> str:
     )
 
 
+def dashboard_sign_in() -> str:
+    return (
+        "Enter the dashboard token (CALLTRANSFER_DASHBOARD_TOKEN) to see the figures, or send it as"
+        " Authorization: Bearer <token>."
+    )
+
+
+def dashboard_token_in_url() -> str:
+    return (
+        "The token is not accepted in the page's address, where access logs and browser history keep"
+        " it: enter it in the form below instead, and remove it from any bookmark."
+    )
+
+
+def dashboard_wrong_token() -> str:
+    return "That token is not the dashboard token. Check CALLTRANSFER_DASHBOARD_TOKEN and try again."
+
+
+def dashboard_store_down() -> str:
+    return (
+        "The transfer log's store is not answering, so there are no figures to show. Check the store"
+        " (CALLTRANSFER_STORE_URL) and reload the page."
+    )
+
+
 def _receiver_name(receiver: object) -> str:
     module = getattr(receiver, "__module__", None)
     name = getattr(receiver, "__qualname__", None) or repr(receiver)

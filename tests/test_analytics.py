@@ -111,3 +111,59 @@ def test_records_since(make_app: MakeApp) -> None:
     log.add({"kind": "refused", "at": time.time() - 7200})
     log.add({"kind": "refused"})
     assert len(log.records(since=time.time() - 3600)) == 1
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str) -> str | None:
+        self.reads += 1
+        return super().get(key)
+
+    def counts(self, key: str) -> dict[str, int]:
+        self.reads += 1
+        return super().counts(key)
+
+
+def test_a_dashboard_view_reads_the_same_whatever_the_number_of_records() -> None:
+    reads = []
+    for number in (300, 3000):
+        store = CountingStore()
+        log = TransferLog(store, retention=30 * 86400)
+        now = time.time()
+        expected: dict[str, int] = {"vapi": 0, "sipgate": 0}
+        for index in range(number):
+            at = now - (index % 48) * 3600
+            if index % 3:
+                log.add({"kind": "resolved", "platform": "vapi", "destination": "sales", "ms": 1.0, "at": at})
+                expected["vapi"] += 1
+            else:
+                log.add({"kind": "refused", "platform": "sipgate", "at": at})
+                expected["sipgate"] += 1
+        store.reads = 0
+        figures = log.figures(since=now - 7 * 86400, now=now)
+        reads.append(store.reads)
+        assert figures["requests"] == number and figures["by_platform"] == expected
+    assert reads[0] == reads[1] == 7 * 24 + 1
+
+
+def test_hourly_figures_match_the_records(make_app: MakeApp) -> None:
+    app, vapi = busy_line(make_app)
+    for index, text in enumerate(["sales", "sales", "billing", "closed", "crash"] * 3):
+        vapi.ask(text=text, call_id=f"c{index}", caller="+31612345678")
+    log = app.extensions["calltransfer"].transfer_log
+    with app.app_context():
+        exact = stats(log.records())
+        hourly = log.figures(since=time.time() - 3600)
+    assert hourly == exact and exact["requests"] == 15 and exact["failures_by_stage"] == {"handler": 3}
+
+
+def test_latency_percentiles_are_within_five_percent() -> None:
+    records = [{"kind": "resolved", "ms": ms / 10} for ms in range(1, 2001)]
+    figures = stats(records)["latency_ms"]
+    assert figures["p50"] == pytest.approx(100.0, rel=0.05)
+    assert figures["p90"] == pytest.approx(180.0, rel=0.05)
+    assert figures["p99"] == pytest.approx(198.0, rel=0.05)
+    assert figures["mean"] == pytest.approx(100.05, rel=1e-6)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import html
 import http.client
+import http.server
 import pathlib
 import shutil
 import subprocess
 import tempfile
+import threading
 import typing as t
 
 import pytest
@@ -31,15 +35,93 @@ def dashboard_app(make_app: MakeApp) -> t.Any:
     return app
 
 
+def signed_in(client: t.Any, token: str = TOKEN) -> t.Any:
+    response = client.post("/calltransfer/dashboard/sign-in", data={"token": token, "since": "24h"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return response
+
+
 def test_the_token_is_required(make_app: MakeApp) -> None:
     client = dashboard_app(make_app).test_client()
-    assert client.get("/calltransfer/dashboard").status_code == 401
-    assert client.get("/calltransfer/dashboard?token=wrong").status_code == 401
+    response = client.get("/calltransfer/dashboard")
+    assert response.status_code == 401 and 'name="token"' in response.get_data(as_text=True)
     assert client.get("/calltransfer/dashboard", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert (
         client.get("/calltransfer/dashboard", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
     )
-    assert client.get(f"/calltransfer/dashboard?token={TOKEN}").status_code == 200
+
+
+def test_a_token_in_the_url_is_refused_and_not_echoed(make_app: MakeApp) -> None:
+    client = dashboard_app(make_app).test_client()
+    response = client.get(f"/calltransfer/dashboard?token={TOKEN}&since=24h")
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 400 and "not accepted in the page's address" in page
+    assert TOKEN not in page and "token=" not in page
+    assert "calltransfer_dashboard" not in response.headers.get("Set-Cookie", "")
+
+
+def test_signing_in_sets_a_short_lived_strict_cookie(make_app: MakeApp) -> None:
+    client = dashboard_app(make_app).test_client()
+    wrong = client.post("/calltransfer/dashboard/sign-in", data={"token": "wrong"})
+    assert wrong.status_code == 401 and "not the dashboard token" in wrong.get_data(as_text=True)
+    assert "Set-Cookie" not in wrong.headers
+    response = signed_in(client)
+    assert response.headers["Location"] == "/calltransfer/dashboard?since=24h"
+    cookie = response.headers["Set-Cookie"]
+    for attribute in ("HttpOnly", "SameSite=Strict", "Max-Age=1800", "Path=/calltransfer/dashboard"):
+        assert attribute in cookie
+    assert TOKEN not in cookie and "Secure" not in cookie  # plain HTTP here; HTTPS adds Secure
+    page = client.get("/calltransfer/dashboard?since=24h")
+    assert page.status_code == 200 and TOKEN not in page.get_data(as_text=True)
+    assert "token=" not in page.get_data(as_text=True)
+    client.post("/calltransfer/dashboard/sign-out")
+    assert client.get("/calltransfer/dashboard").status_code == 401
+
+
+def test_https_sign_in_cookies_are_secure(make_app: MakeApp) -> None:
+    client = dashboard_app(make_app).test_client()
+    response = client.post(
+        "/calltransfer/dashboard/sign-in", data={"token": TOKEN}, base_url="https://localhost"
+    )
+    assert "; Secure" in response.headers["Set-Cookie"]
+
+
+def test_a_forged_or_stale_cookie_is_refused(make_app: MakeApp) -> None:
+    import hashlib
+    import hmac
+    import time
+
+    client = dashboard_app(make_app).test_client()
+
+    def with_cookie(value: str) -> int:
+        client.set_cookie("calltransfer_dashboard", value, path="/calltransfer/dashboard")
+        return int(client.get("/calltransfer/dashboard").status_code)
+
+    def signed(expires: int, key: str = TOKEN) -> str:
+        message = f"calltransfer-dashboard:{expires}".encode()
+        return f"{expires}.{hmac.new(key.encode(), message, hashlib.sha256).hexdigest()}"
+
+    now = int(time.time())
+    assert with_cookie(signed(now + 600)) == 200
+    assert with_cookie(signed(now - 1)) == 401  # expired
+    assert with_cookie(signed(now + 10 * 3600)) == 401  # longer than a session may last
+    assert with_cookie(signed(now + 600, key="another-token-0000")) == 401
+    assert with_cookie(f"{now + 600}.{'0' * 64}") == 401
+    assert with_cookie("garbage") == 401
+
+
+def test_rotating_the_token_out_ends_its_sessions(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    old, new = "old-dashboard-token-1", "new-dashboard-token-2"
+    app, _ = make_app(transfers, CALLTRANSFER_LOG_TRANSFERS=True, CALLTRANSFER_DASHBOARD_TOKEN=[old, new])
+    client = app.test_client()
+    signed_in(client, old)
+    cookie = client.get_cookie("calltransfer_dashboard", path="/calltransfer/dashboard")
+    assert cookie is not None and client.get("/calltransfer/dashboard").status_code == 200
+    rotated, _ = make_app(CallTransfer(), CALLTRANSFER_LOG_TRANSFERS=True, CALLTRANSFER_DASHBOARD_TOKEN=new)
+    other = rotated.test_client()
+    other.set_cookie("calltransfer_dashboard", cookie.value, path="/calltransfer/dashboard")
+    assert other.get("/calltransfer/dashboard").status_code == 401
 
 
 def test_the_page_shows_the_figures_as_svg(make_app: MakeApp) -> None:
@@ -47,10 +129,14 @@ def test_the_page_shows_the_figures_as_svg(make_app: MakeApp) -> None:
     vapi = Vapi(app.test_client())
     for text in ("sales", "sales", "nothing"):
         vapi.ask(text=text)
-    response = app.test_client().get(f"/calltransfer/dashboard?token={TOKEN}&since=24h")
+    client = app.test_client()
+    signed_in(client)
+    response = client.get("/calltransfer/dashboard?since=24h")
     page = response.get_data(as_text=True)
     assert response.mimetype == "text/html"
-    assert response.headers["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+    )
     assert response.headers["Referrer-Policy"] == "no-referrer"
     for chart in ("chart-destinations", "chart-outcomes", "chart-platforms", "chart-latency"):
         assert f'id="{chart}"' in page
@@ -100,6 +186,36 @@ def chromium(*args: str) -> subprocess.CompletedProcess[bytes]:
         )
 
 
+@contextlib.contextmanager
+def sign_in_launcher(action: str) -> t.Iterator[str]:
+    """A page on another loopback port (the same site) that submits the sign-in form, as a person
+    typing the token would: the browser then follows the redirect with its new cookie."""
+    page = (
+        f'<form method="post" action="{action}"><input name="token" value="{TOKEN}">'
+        '<input name="since" value="7d"></form><script>document.forms[0].submit()</script>'
+    ).encode()
+
+    class Launcher(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, format: str, *args: t.Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Launcher)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_real_browser_renders_the_charts(tmp_path: pathlib.Path) -> None:
     env = {
         "CALLTRANSFER_VAPI_SECRET": "browser-secret",
@@ -130,10 +246,11 @@ def test_a_real_browser_renders_the_charts(tmp_path: pathlib.Path) -> None:
             )
             assert connection.getresponse().status == 200
             connection.close()
-        url = f"http://{host}:{port}/calltransfer/dashboard?token={TOKEN}"
-        dom = chromium("--dump-dom", url).stdout.decode()
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        chromium(f"--screenshot={SCREENSHOT}", "--window-size=1400,1000", "--hide-scrollbars", url)
+        with sign_in_launcher(f"http://{host}:{port}/calltransfer/dashboard/sign-in") as url:
+            wait = "--virtual-time-budget=10000"
+            dom = chromium("--dump-dom", wait, url).stdout.decode()
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            chromium(f"--screenshot={SCREENSHOT}", wait, "--window-size=1400,1000", "--hide-scrollbars", url)
     assert '<b id="requests">6</b>' in dom
     for chart in ("chart-destinations", "chart-outcomes", "chart-platforms", "chart-latency"):
         assert f'id="{chart}"' in dom

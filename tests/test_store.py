@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pathlib
 import time
 import typing as t
@@ -54,11 +55,37 @@ class RedisClock(Clock):
 REDIS_TIME_SCALE = 0.05
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+class FiveMethods(Store):
+    """A store with only the five required methods, as a custom backend would have: counters come
+    from the base class's defaults."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.memory = MemoryStore(clock=clock)
+
+    def get(self, key: str) -> str | None:
+        return self.memory.get(key)
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        self.memory.set(key, value, ttl=ttl)
+
+    def delete(self, key: str) -> None:
+        self.memory.delete(key)
+
+    def pop(self, key: str) -> str | None:
+        return self.memory.pop(key)
+
+    def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        return self.memory.incr(key, amount, ttl=ttl)
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "five-methods"])
 def backend(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> tuple[Store, Clock]:
     clock: Clock
     store: Store
-    if request.param == "redis":
+    if request.param == "five-methods":
+        clock = Clock()
+        store = FiveMethods(clock)
+    elif request.param == "redis":
         clock = RedisClock()
         store = ScaledRedis(RedisStore.from_url(request.getfixturevalue("redis_url")))
         store.client.flushdb()  # type: ignore[attr-defined]
@@ -97,6 +124,12 @@ class ScaledRedis(Store):
 
     def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
         return self.store.incr(key, amount, ttl=self._ttl(ttl))
+
+    def add_counts(self, key: str, counts: t.Mapping[str, int], *, ttl: float | None = None) -> None:
+        self.store.add_counts(key, counts, ttl=self._ttl(ttl))
+
+    def counts(self, key: str) -> dict[str, int]:
+        return self.store.counts(key)
 
     def close(self) -> None:
         self.store.close()
@@ -151,6 +184,31 @@ def test_incr(backend: tuple[Store, Clock]) -> None:
     assert store.get("n") is None
 
 
+def test_counts(backend: tuple[Store, Clock]) -> None:
+    store, clock = backend
+    assert store.counts("bucket") == {}
+    store.add_counts("bucket", {"requests": 1, "dest:number +3120****450": 1}, ttl=10)
+    store.add_counts("bucket", {"requests": 1, "refused": 1, "requests ": 2}, ttl=10)
+    store.add_counts("other", {"requests": 5})
+    assert store.counts("bucket") == {
+        "requests": 2,
+        "dest:number +3120****450": 1,
+        "refused": 1,
+        "requests ": 2,
+    }
+    assert store.get("bucket") is None  # counters and values do not share keys
+    store.set("bucket", "v")
+    assert store.counts("bucket")["requests"] == 2
+    clock.now += 9
+    store.add_counts("bucket", {"requests": -1}, ttl=10)  # the expiry set at creation stays
+    assert store.counts("bucket")["requests"] == 1
+    clock.now += 2
+    assert store.counts("bucket") == {}
+    store.add_counts("bucket", {"refused": 1}, ttl=10)  # an expired key starts again
+    assert store.counts("bucket") == {"refused": 1}
+    assert store.counts("other") == {"requests": 5}
+
+
 def _open(kind: str, where: str) -> Store:
     return SqliteStore(where) if kind == "sqlite" else RedisStore.from_url(where)
 
@@ -158,6 +216,8 @@ def _open(kind: str, where: str) -> Store:
 def _hammer(kind: str, where: str, rounds: int, queue: t.Any) -> None:
     store = _open(kind, where)
     results = [store.incr("counter") for _ in range(rounds)]
+    for _ in range(rounds):
+        store.add_counts("bucket", {"requests": 1, f"worker:{os.getpid()}": 1})
     popped = [store.pop(f"item-{i}") for i in range(20)]
     queue.put((results, [p for p in popped if p is not None]))
 
@@ -184,6 +244,8 @@ def test_incr_and_pop_are_atomic_across_processes(
     assert counts == list(range(1, 401))  # every increment seen exactly once
     popped = sorted(int(v) for _, values in outcomes for v in values)
     assert popped == list(range(20))  # every item popped by exactly one process
+    counted = seed.counts("bucket")
+    assert counted.pop("requests") == 400 and sorted(counted.values()) == [100] * 4
 
 
 def test_sqlite_sweeps_expired_rows(tmp_path: pathlib.Path) -> None:

@@ -18,6 +18,7 @@ class MemoryStore(Store):
 
     def __init__(self, *, clock: t.Callable[[], float] = time.monotonic) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
+        self._counters: dict[str, tuple[dict[str, int], float | None]] = {}
         self._lock = threading.Lock()
         self._clock = clock
 
@@ -61,6 +62,26 @@ class MemoryStore(Store):
                 result, expires = int(current) + amount, self._data[key][1]
             self._data[key] = (str(result), expires)
             return result
+
+    def _live_counts(self, key: str) -> dict[str, int] | None:
+        entry = self._counters.get(key)
+        if entry is not None and entry[1] is not None and entry[1] <= self._clock():
+            del self._counters[key]
+            return None
+        return None if entry is None else entry[0]
+
+    def add_counts(self, key: str, counts: t.Mapping[str, int], *, ttl: float | None = None) -> None:
+        with self._lock:
+            current = self._live_counts(key)
+            if current is None:
+                current = {}
+                self._counters[key] = (current, self._expiry(ttl))
+            for name, amount in counts.items():
+                current[name] = current.get(name, 0) + amount
+
+    def counts(self, key: str) -> dict[str, int]:
+        with self._lock:
+            return dict(self._live_counts(key) or {})
 
     def __repr__(self) -> str:
         return "<MemoryStore>"

@@ -20,6 +20,16 @@ end
 return value
 """
 
+# Every HINCRBY of one record in one step, and the key's expiry when the hash is new.
+_ADD_COUNTS = """
+for i = 2, #ARGV, 2 do
+    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+if ARGV[1] ~= '' and redis.call('PTTL', KEYS[1]) == -1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+"""
+
 
 #: Fractions of the store timeout the faster clients wait.
 _STEPS = (0.8, 0.6, 0.4, 0.2)
@@ -51,6 +61,7 @@ class RedisStore(Store):
         self.client = client
         self.prefix = prefix
         self._incr = client.register_script(_INCR)
+        self._add_counts = client.register_script(_ADD_COUNTS)
         # RedisError covers a server that is down or slow, and one that cannot write: out of
         # memory (OOM), a read-only replica (READONLY), a loading dataset (LOADING).
         self.outage_errors = (redis.exceptions.RedisError, OSError)
@@ -114,6 +125,18 @@ class RedisStore(Store):
         expiry = _milliseconds(ttl)
         arguments = [amount, "" if expiry is None else expiry]
         return int(self._incr(keys=[self.prefix + key], args=arguments, client=self._client()))
+
+    def add_counts(self, key: str, counts: t.Mapping[str, int], *, ttl: float | None = None) -> None:
+        expiry = _milliseconds(ttl)
+        arguments: list[str | int] = ["" if expiry is None else expiry]
+        for name, amount in counts.items():
+            arguments += [name, amount]
+        # Counters live in hashes under their own prefix: a get() of the same key never meets one.
+        self._add_counts(keys=[self.prefix + "counts:" + key], args=arguments, client=self._client())
+
+    def counts(self, key: str) -> dict[str, int]:
+        found = t.cast("dict[str, str]", self._client().hgetall(self.prefix + "counts:" + key))
+        return {name: int(value) for name, value in found.items()}
 
     def close(self) -> None:
         self.client.close()

@@ -15,6 +15,18 @@ from .base import Store
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS calltransfer_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
 )
+_COUNTS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS calltransfer_counts (key TEXT NOT NULL, name TEXT NOT NULL,"
+    " value INTEGER NOT NULL, expires REAL, PRIMARY KEY (key, name))"
+)
+# A counter whose key expired starts again from the amount, with a new expiry.
+_ADD_COUNT = (
+    "INSERT INTO calltransfer_counts (key, name, value, expires) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (key, name) DO UPDATE SET"
+    " value = CASE WHEN expires IS NOT NULL AND expires <= ?5"
+    " THEN excluded.value ELSE value + excluded.value END,"
+    " expires = CASE WHEN expires IS NOT NULL AND expires <= ?5 THEN excluded.expires ELSE expires END"
+)
 # Expired rows are never returned; this many writes between sweeps keeps the file from growing.
 _SWEEP_EVERY = 500
 
@@ -61,6 +73,7 @@ class SqliteStore(Store):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute(_SCHEMA)
+        connection.execute(_COUNTS_SCHEMA)
         self._local.connection = connection
         self._local.pid = os.getpid()
         self._local.busy = self.timeout
@@ -95,9 +108,10 @@ class SqliteStore(Store):
             result = work(connection)
             self._writes += 1
             if self._writes % _SWEEP_EVERY == 0:
-                connection.execute(
-                    "DELETE FROM calltransfer_kv WHERE expires IS NOT NULL AND expires <= ?", (self._now(),)
-                )
+                for table in ("calltransfer_kv", "calltransfer_counts"):
+                    connection.execute(
+                        f"DELETE FROM {table} WHERE expires IS NOT NULL AND expires <= ?", (self._now(),)
+                    )
             connection.execute("COMMIT")
         except BaseException:
             # Whatever arrives (an error, a deadline), the connection leaves without a transaction.
@@ -149,6 +163,27 @@ class SqliteStore(Store):
             return result
 
         return t.cast(int, self._write(work))
+
+    def add_counts(self, key: str, counts: t.Mapping[str, int], *, ttl: float | None = None) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            now = self._now()
+            # Every counter of a key shares the expiry of the key's first counter.
+            row = db.execute(
+                "SELECT expires FROM calltransfer_counts WHERE key = ? AND (expires IS NULL OR expires > ?)"
+                " LIMIT 1",
+                (key, now),
+            ).fetchone()
+            expires = self._expiry(ttl) if row is None else row[0]
+            db.executemany(_ADD_COUNT, [(key, name, amount, expires, now) for name, amount in counts.items()])
+
+        self._write(work)
+
+    def counts(self, key: str) -> dict[str, int]:
+        rows = self._connection().execute(
+            "SELECT name, value FROM calltransfer_counts WHERE key = ? AND (expires IS NULL OR expires > ?)",
+            (key, self._now()),
+        )
+        return {str(name): int(value) for name, value in rows}
 
     def close(self) -> None:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
