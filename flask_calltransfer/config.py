@@ -23,6 +23,7 @@ FALLBACK = "CALLTRANSFER_FALLBACK"
 REFUSAL_MESSAGE = "CALLTRANSFER_REFUSAL_MESSAGE"
 MAX_BODY_BYTES = "CALLTRANSFER_MAX_BODY_BYTES"
 BODY_TIMEOUT = "CALLTRANSFER_BODY_TIMEOUT"
+MAX_JSON_VALUES = "CALLTRANSFER_MAX_JSON_VALUES"
 REPLAY_WINDOW = "CALLTRANSFER_REPLAY_WINDOW"
 STORE_URL = "CALLTRANSFER_STORE_URL"
 STORE_TIMEOUT = "CALLTRANSFER_STORE_TIMEOUT"
@@ -77,6 +78,9 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     REFUSAL_MESSAGE: "I'm sorry, I can't transfer your call right now.",
     # A long Vapi call carries thousands of artifact messages, twice over; 10 MiB leaves room.
     MAX_BODY_BYTES: 10 * 1024 * 1024,
+    # Every JSON value costs a Python object: 10 MiB of "[{},{}...]" would be 3.5 million dicts and
+    # hundreds of MB in a worker. A 2,000-message Vapi artifact holds about 40,000 values.
+    MAX_JSON_VALUES: 200_000,
     # The platforms post from data centres; even a 10 MiB body arrives in well under a second.
     BODY_TIMEOUT: 2.0,
     # As long as the platforms' signatures stay valid (Vapi HMAC and VoiceDock: 300 s).
@@ -223,6 +227,7 @@ class Settings:
     body_timeout: float = 2.0
     replay_window: float | None = 300.0
     store_cooldown: float = 1.0
+    max_json_values: int | None = 200_000
 
 
 def load(config: t.Mapping[str, t.Any]) -> Settings:
@@ -256,6 +261,7 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         store_cooldown=t.cast(float, get_number(config, STORE_COOLDOWN)),
         body_timeout=t.cast(float, get_number(config, BODY_TIMEOUT)),
         replay_window=get_number(config, REPLAY_WINDOW, optional=True),
+        max_json_values=_get_values(config, MAX_JSON_VALUES),
     )
 
 
@@ -264,6 +270,18 @@ def _get_bytes(config: t.Mapping[str, t.Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
         raise ConfigurationError(
             messages.config_type(key, "a whole number of bytes of at least 1024", value), key=key
+        )
+    return value
+
+
+def _get_values(config: t.Mapping[str, t.Any], key: str) -> int | None:
+    value = config.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1000:
+        raise ConfigurationError(
+            messages.config_type(key, "a whole number of at least 1000, or None for no limit", value),
+            key=key,
         )
     return value
 

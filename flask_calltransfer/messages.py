@@ -297,6 +297,13 @@ def body_too_large(limit: int) -> str:
     return f"The request body is larger than {limit} bytes (CALLTRANSFER_MAX_BODY_BYTES)."
 
 
+def body_too_many_values(limit: int) -> str:
+    return (
+        f"The request body holds more than {limit} JSON values (CALLTRANSFER_MAX_JSON_VALUES); a"
+        " platform event is far smaller. Raise the setting if your platform really sends this much."
+    )
+
+
 def body_empty() -> str:
     return "The request body is empty. Send the platform's JSON event."
 

@@ -7,6 +7,7 @@ as they are.
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 
 from flask import Blueprint
@@ -42,10 +43,32 @@ def _reject_constant(name: str) -> t.NoReturn:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def decode(body: bytes) -> dict[str, t.Any]:
-    """Decode a webhook body into a JSON object, or raise :class:`InvalidPayload`."""
+# A JSON string, escapes included: what is inside one is text, not structure.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
+def _values_at_most(body: bytes, limit: int) -> bool:
+    """Whether ``body`` holds at most ``limit`` JSON values, decided without building any.
+
+    Every value but the first follows a ``[``, a ``{`` or a ``,``; each value takes at least two
+    bytes with its separator, so a body under ``2 * limit`` bytes is never scanned.
+    """
+    if len(body) < 2 * limit:
+        return True
+    if body.count(b",") + body.count(b"[") + body.count(b"{") < limit:
+        return True
+    # Commas and brackets inside strings counted too: count again without the strings.
+    bare = _STRING.sub(b"", body)
+    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") < limit
+
+
+def decode(body: bytes, max_values: int | None = None) -> dict[str, t.Any]:
+    """Decode a webhook body into a JSON object, or raise :class:`InvalidPayload` (or
+    :class:`PayloadTooLarge` for more than ``max_values`` JSON values)."""
     if not body or body.isspace():
         raise InvalidPayload(messages.body_empty(), {"_body": ["Empty body."]})
+    if max_values is not None and not _values_at_most(body, max_values):
+        raise PayloadTooLarge(messages.body_too_many_values(max_values))
     try:
         payload = _DECODER.decode(body.decode("utf-8"))
     except RecursionError:
@@ -88,7 +111,7 @@ def webhook(platform_name: str) -> Response:
     inbound = Inbound(headers=headers, body=body, method=request.method, url=lambda: request.url)
     if not header_only:
         platform.verify(inbound)
-    parsed = platform.parse(decode(body), inbound)
+    parsed = platform.parse(decode(body, state.settings.max_json_values), inbound)
     if isinstance(parsed, TransferRequest):
         return state.extension._route(app, state, platform, parsed)
     return state.extension._event(app, platform, parsed)
