@@ -139,6 +139,21 @@ def _is_e164(number: str | None) -> bool:
     return number is not None and number.startswith("+") and number[1:].isdigit()
 
 
+#: Stands for the session's caller in a transfer kept for after the announcement: the caller's
+#: number is put back from the event that hands the transfer over, so the store never holds it.
+_CALLER = "\u0000caller"
+_CALLER_FIELDS = ("caller_id_number", "caller_id_name")
+_CALLER_IN_JSON = json.dumps(_CALLER)
+
+
+def _session_caller(item: TransferRequest | PlatformEvent) -> str | None:
+    if isinstance(item, TransferRequest):
+        return item.caller if _is_e164(item.caller) else None
+    session = item.payload.get("session")
+    number = session.get("from_phone_number") if isinstance(session, dict) else None
+    return number if isinstance(number, str) and _is_e164(number) else None
+
+
 class SipgatePlatform(Platform):
     """sipgate AI Flow events at ``POST <prefix>/sipgate``.
 
@@ -232,8 +247,23 @@ class SipgatePlatform(Platform):
                 return None
             if action is not None:
                 logger.info("Handing over the announced transfer of sipgate session %s.", call_id)
-                return Response(action, mimetype="application/json")
+                return self._handed_over(action, item)
         return None
+
+    def _handed_over(self, kept: str, item: TransferRequest | PlatformEvent) -> Response:
+        if _CALLER_IN_JSON not in kept:
+            return Response(kept, mimetype="application/json")
+        action = json.loads(kept)
+        caller = _session_caller(item)
+        session = (
+            item.raw.get("session") if isinstance(item, TransferRequest) else item.payload.get("session")
+        )
+        ours = session.get("phone_number") if isinstance(session, dict) else None
+        for name in _CALLER_FIELDS:
+            if action.get(name) == _CALLER:
+                # The event lost its caller (it never does in AI Flow): our own number still transfers.
+                action[name] = caller or ours or ""
+        return json_response(action)
 
     def check(self, destination: Destination) -> None:
         if not isinstance(destination, NumberDestination):
@@ -278,7 +308,12 @@ class SipgatePlatform(Platform):
         self.check(outcome)
         action = self.transfer_action(call, t.cast(NumberDestination, outcome))
         if self.announce and outcome.message:
-            encoded = json.dumps(action, separators=(",", ":"), ensure_ascii=False)
+            caller = _session_caller(call)
+            kept = {
+                name: _CALLER if name in _CALLER_FIELDS and caller and value == caller else value
+                for name, value in action.items()
+            }
+            encoded = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
             try:
                 self.store.set(self._pending_key(t.cast(str, call.call_id)), encoded, ttl=self.pending_ttl)
             except StoreUnavailable as exc:

@@ -180,6 +180,27 @@ def test_announce_then_transfer(transfers: CallTransfer, sipgate: Sipgate, sipga
     assert sipgate.event("assistant_speech_ended", session_id=SESSION).status_code == 204
 
 
+def test_the_kept_transfer_holds_no_caller_number(
+    transfers: CallTransfer, sipgate: Sipgate, sipgate_app: Flask
+) -> None:
+    announced(transfers)
+    sipgate.event("user_speak", session_id=SESSION, text="sales please")
+    kept = sipgate_app.extensions["calltransfer"].services.store.get(f"sipgate:pending:{SESSION}")
+    assert kept is not None and "+4921112345678" in kept
+    assert "4915799912345" not in kept
+    second = sipgate.event("assistant_speech_ended", session_id=SESSION)
+    assert second.json["caller_id_number"] == second.json["caller_id_name"] == "+4915799912345"
+
+
+def test_an_explicit_caller_id_is_kept_as_given(transfers: CallTransfer, sipgate: Sipgate) -> None:
+    transfers.on_request(
+        lambda call: NumberDestination("+4921112345678", message="One moment.", caller_id="+4921199999999")
+    )
+    sipgate.event("user_speak", session_id=SESSION, text="sales please")
+    second = sipgate.event("assistant_speech_ended", session_id=SESSION)
+    assert second.json["caller_id_number"] == "+4921199999999"
+
+
 def test_caller_speaking_over_the_announcement_gets_the_transfer(
     transfers: CallTransfer, sipgate: Sipgate
 ) -> None:
