@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import threading
 
 from flask import Flask
@@ -24,7 +26,23 @@ def holds_the_gil(call: TransferRequest) -> None:
     sum(range(10**11))
 
 
+@example_app.transfers.on_request(when=lambda call: "explode" in call.text)
+def explodes(call: TransferRequest) -> None:
+    """A handler bug whose message carries the caller's number, as real bugs' messages do."""
+    raise LookupError(f"No account for caller {call.caller}")
+
+
+@example_app.transfers.on_request(when=lambda call: "unreachable" in call.text)
+def returns_an_invalid_number(call: TransferRequest) -> str:
+    """A destination built from the caller's number that phonenumbers refuses."""
+    return f"{call.caller}99999"
+
+
 def create_app() -> Flask:
+    level = os.environ.get("E2E_LOG_LEVEL")
+    if level:
+        # As an app with logging.basicConfig(level=DEBUG) runs it: every library's records printed.
+        logging.basicConfig(level=level, stream=sys.stderr, force=True)
     app = example_app.create_app()
 
     @app.after_request

@@ -39,9 +39,15 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: t.IO[bytes],
 
 @contextlib.contextmanager
 def gunicorn(
-    app: str, *, env: dict[str, str], workers: int = 2, args: t.Sequence[str] = ()
+    app: str,
+    *,
+    env: dict[str, str],
+    workers: int = 2,
+    args: t.Sequence[str] = (),
+    log_path: pathlib.Path | None = None,
 ) -> t.Iterator[tuple[str, int]]:
-    """Run ``app`` (a ``module:factory()`` string) under gunicorn on a free loopback port."""
+    """Run ``app`` (a ``module:factory()`` string) under gunicorn on a free loopback port; its
+    stderr goes to ``log_path`` when given."""
     port = free_port()
     command = [
         sys.executable,
@@ -58,7 +64,7 @@ def gunicorn(
         *args,
         app,
     ]
-    with _running(command, port, env) as address:
+    with _running(command, port, env, log_path) as address:
         yield address
 
 
