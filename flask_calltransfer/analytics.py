@@ -115,6 +115,9 @@ class TransferLog:
         def refused(sender: Flask, call: TransferRequest, reason: str, **extra: t.Any) -> None:
             self.add({**basics(call), "kind": "refused"})
 
+        def deferred(sender: Flask, call: TransferRequest, **extra: t.Any) -> None:
+            self.add({**basics(call), "kind": "deferred"})
+
         def failed(
             sender: Flask, call: TransferRequest, exception: BaseException, stage: str, **extra: t.Any
         ) -> None:
@@ -125,11 +128,12 @@ class TransferLog:
         ) -> None:
             self.add({"kind": "outcome", "platform": platform, "call_id": call_id, "outcome": outcome})
 
-        receivers = (resolved, refused, failed, outcome)
+        receivers = (resolved, refused, deferred, failed, outcome)
         # Kept on the app: blinker holds receivers weakly.
         app.extensions["calltransfer_log_receivers"] = receivers
         signals.transfer_resolved.connect(resolved, sender=app)
         signals.transfer_refused.connect(refused, sender=app)
+        signals.transfer_deferred.connect(deferred, sender=app)
         signals.transfer_failed.connect(failed, sender=app)
         signals.transfer_outcome.connect(outcome, sender=app)
 
@@ -157,8 +161,8 @@ def _bin_middle(index: int) -> float:
 def tally(record: t.Mapping[str, t.Any]) -> dict[str, int]:
     """The counters one transfer-log record adds to, by name (what the dashboard's buckets keep).
 
-    Every decision (resolved, refused, or a failed delivery) is one request; failures of any
-    stage are counted by stage.
+    Every decision (resolved, refused, deferred, or a failed delivery) is one request; failures
+    of any stage are counted by stage.
     """
     kind = record.get("kind")
     platform = str(record.get("platform", "-"))
@@ -174,8 +178,8 @@ def tally(record: t.Mapping[str, t.Any]) -> dict[str, int]:
             f"latency:{_latency_bin(ms)}": 1,
             "latency_us": round(ms * 1000),
         }
-    if kind == "refused":
-        return {"requests": 1, "refused": 1, "platform:" + platform: 1}
+    if kind in ("refused", "deferred"):
+        return {"requests": 1, kind: 1, "platform:" + platform: 1}
     if kind == "failed":
         stage = str(record.get("stage", "-"))
         counts = {"failures": 1, "stage:" + stage: 1}
@@ -212,6 +216,7 @@ def summarize(counts: t.Mapping[str, int]) -> dict[str, t.Any]:
         "requests": total,
         "transferred": resolved,
         "refused": counts.get("refused", 0),
+        "deferred": counts.get("deferred", 0),
         "failed_deliveries": counts.get("failed", 0),
         "refusal_rate": counts.get("refused", 0) / total if total else 0.0,
         "failure_rate": counts.get("failures", 0) / total if total else 0.0,

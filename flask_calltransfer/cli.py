@@ -305,7 +305,8 @@ def stats(since: str, as_json: bool) -> None:
     click.echo(f"Transfer requests in the last {since}: {report['requests']}")
     click.echo(
         f"  transferred {report['transferred']}, refused {report['refused']}"
-        f" ({report['refusal_rate']:.1%}), failures {report['failure_rate']:.1%}"
+        f" ({report['refusal_rate']:.1%}), no transfer yet {report['deferred']},"
+        f" failures {report['failure_rate']:.1%}"
         + (f" {report['failures_by_stage']}" if report["failures_by_stage"] else "")
     )
     for title, key in (

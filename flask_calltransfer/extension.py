@@ -11,6 +11,7 @@ import time
 import types
 import typing as t
 
+from flask import Blueprint
 from flask import Flask
 from flask import Response
 from flask import current_app
@@ -48,6 +49,7 @@ from .platforms import Platform
 from .platforms.base import Services
 from .platforms.toolcalls import Ledger
 from .store import DEFAULT_URL
+from .store import MemoryStore
 from .store import Store
 from .store import from_url
 from .store.base import bookkeeping
@@ -156,6 +158,9 @@ class _State:
     timeouts: dict[str, float]
     #: The transfer log, when ``CALLTRANSFER_LOG_TRANSFERS`` is on.
     transfer_log: TransferLog | None = None
+    #: Whether the store is the in-memory one ``TESTING`` chose, which the pytest plugin empties
+    #: before each test.
+    isolated_store: bool = False
 
 
 #: The shortest dashboard token accepted: a guessable one would open the transfer log.
@@ -197,6 +202,36 @@ def _voicedock_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VoiceD
     api_url = cfg.get_url(config, cfg.VOICEDOCK_API_URL)
     api_key = cfg.get_str(config, cfg.VOICEDOCK_API_KEY, optional=True)
     return VoiceDockClient(http, api_url=api_url, api_key=api_key) if api_key else None
+
+
+def _exempt_from_csrf(app: Flask, blueprints: t.Sequence[Blueprint]) -> None:
+    """Exempt the webhooks (and the dashboard) from Flask-WTF's CSRF protection, if present.
+
+    Platforms post JSON from their servers, with no CSRF token and no session: they prove who they
+    are with the signature, which a cross-site form cannot forge. The dashboard's sign-in needs
+    the token itself and its cookie is ``SameSite=Strict``.
+    """
+
+    def exempt() -> bool:
+        csrf = app.extensions.get("csrf")
+        if csrf is None or not callable(getattr(csrf, "exempt", None)):
+            return False
+        for blueprint in blueprints:
+            csrf.exempt(blueprint)
+        return True
+
+    if exempt():
+        return
+    # CSRFProtect may be set up after this extension: its check then runs after this hook, which
+    # exempts the blueprints on the first request that finds it.
+    done = False
+
+    def exempt_once() -> None:
+        nonlocal done
+        if not done:
+            done = exempt()
+
+    app.before_request(exempt_once)
 
 
 class CallTransfer:
@@ -267,9 +302,17 @@ class CallTransfer:
             raise RuntimeError(messages.already_registered())
         cfg.apply_defaults(app.config)
         settings = cfg.load(app.config)
-        store = self._store or from_url(
-            settings.store_url or DEFAULT_URL, instance_path=app.instance_path, timeout=settings.store_timeout
-        )
+        isolated = self._store is None and settings.store_url is None and app.testing
+        if isolated:
+            # Tests get a store of their own: never the development SQLite file, whose tool-call
+            # and replay memories would make a rerun of the same test behave differently.
+            store: Store = MemoryStore()
+        else:
+            store = self._store or from_url(
+                settings.store_url or DEFAULT_URL,
+                instance_path=app.instance_path,
+                timeout=settings.store_timeout,
+            )
         store.cooldown = settings.store_cooldown
         http = HttpClient(
             HttpSettings(
@@ -325,16 +368,19 @@ class CallTransfer:
             )
             transfer_log.connect(app)
         app.extensions["calltransfer"] = _State(
-            self, settings, platforms, fallback, services, timeouts, transfer_log
+            self, settings, platforms, fallback, services, timeouts, transfer_log, isolated
         )
-        app.register_blueprint(views.make_blueprint(platforms), url_prefix=settings.url_prefix or None)
+        blueprints = [views.make_blueprint(platforms)]
         if dashboard_tokens:
             from . import dashboard
 
             app.extensions["calltransfer_dashboard_tokens"] = tuple(
                 token.encode() for token in dashboard_tokens
             )
-            app.register_blueprint(dashboard.make_blueprint(), url_prefix=settings.url_prefix or None)
+            blueprints.append(dashboard.make_blueprint())
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint, url_prefix=settings.url_prefix or None)
+        _exempt_from_csrf(app, blueprints)
         from .cli import cli
 
         if cli.name not in app.cli.commands:
@@ -363,6 +409,10 @@ class CallTransfer:
                         key=cfg.PLATFORMS,
                     )
         if not names:
+            if chosen is not None:
+                # Installed but off on purpose: the host app, its CLI and its tests go on as before.
+                logger.info(messages.switched_off(cfg.PLATFORMS))
+                return {}
             keys = [key for cls in self.platform_classes.values() for key in cls.credential_keys]
             raise ConfigurationError(messages.config_no_platform(keys), key=cfg.PLATFORMS)
         return {name: self.platform_classes[name].from_config(config, services) for name in names}
@@ -509,7 +559,10 @@ class CallTransfer:
             raise ValueError(messages.directory_name_invalid(name))
         if not isinstance(destination, Destination):
             raise TypeError(messages.directory_value_invalid(destination))
-        self._directory[name.strip()] = destination
+        name = name.strip()
+        # Carrying its name, the destination shows up as "billing (number +3120****451)" in
+        # signals, the transfer log, stats and the dashboard.
+        self._directory[name] = dataclasses.replace(destination, directory_name=name)  # type: ignore[type-var]
 
     @property
     def store(self) -> Store:
@@ -713,6 +766,8 @@ class CallTransfer:
         if answer is None:
             response = platform.no_answer(call)
             if response is not None:
+                logger.info("Transfer %s on %s deferred: no handler answered.", call.call_id, call.platform)
+                signals.transfer_deferred.send(app, call=call)
                 return response
             return self._fallback(app, state, platform, call, started)
         try:

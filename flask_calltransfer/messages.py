@@ -237,15 +237,24 @@ def config_unknown_platform(key: str, name: object, known: t.Iterable[str]) -> s
 def config_missing_credentials(platform: str, keys: t.Sequence[str]) -> str:
     return (
         f"The {platform} platform is enabled but has no credentials. Set {' or '.join(keys)}, or"
-        " remove it from CALLTRANSFER_PLATFORMS. (CALLTRANSFER_VERIFY_REQUESTS = False disables"
-        " verification, for local development only.)"
+        " remove it from CALLTRANSFER_PLATFORMS; CALLTRANSFER_PLATFORMS = [] keeps the extension"
+        " installed but off. (CALLTRANSFER_VERIFY_REQUESTS = False disables verification, for local"
+        " development only.)"
     )
 
 
 def config_no_platform(keys: t.Sequence[str]) -> str:
     return (
         "No platform is enabled, so Flask-CallTransfer would serve nothing. Set the credentials of"
-        f" at least one platform ({', '.join(keys)}), or list platforms in CALLTRANSFER_PLATFORMS."
+        f" at least one platform ({', '.join(keys)}), or set CALLTRANSFER_PLATFORMS = [] to keep"
+        " the extension installed but off (in tests, or until the credentials are set)."
+    )
+
+
+def switched_off(key: str) -> str:
+    return (
+        f"Flask-CallTransfer is off: {key} is [], so no webhook route is served. List platforms in"
+        f" {key}, or remove the setting and set their credentials, to switch it on."
     )
 
 

@@ -105,11 +105,21 @@ class Destination:
     #: Said to the caller before connecting; ``""`` asks Vapi for a silent transfer.
     message: str | None
 
-    def describe(self) -> str:
-        """A one-line, log-safe description: numbers are masked.
+    #: The directory name this destination was added under (see
+    #: :meth:`~flask_calltransfer.CallTransfer.add_destination`), or ``None``.
+    directory_name: str | None
 
-        :meta private:
+    def describe(self) -> str:
+        """A one-line, log-safe description, with numbers masked: ``"billing (number
+        +3120****451)"`` for a directory entry, ``"number +3120****451"`` otherwise. Signals'
+        receivers, the transfer log, ``flask calltransfer stats`` and the dashboard use it.
+
+        .. versionadded:: 0.2
         """
+        target = self._target()
+        return f"{self.directory_name} ({target})" if self.directory_name else target
+
+    def _target(self) -> str:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -155,6 +165,7 @@ class NumberDestination(Destination):
     description: str | None = dataclasses.field(default=None, kw_only=True)
     mode: str | None = dataclasses.field(default=None, kw_only=True)
     e164: bool = dataclasses.field(default=True, kw_only=True)
+    directory_name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
     region: dataclasses.InitVar[str | None] = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self, region: str | None) -> None:
@@ -176,7 +187,7 @@ class NumberDestination(Destination):
             raise InvalidDestination(messages.extension_invalid(self.extension))
         _check_mode(self.mode)
 
-    def describe(self) -> str:
+    def _target(self) -> str:
         return f"number {phone.mask(self.number)}"
 
 
@@ -206,6 +217,7 @@ class SipDestination(Destination):
     headers: t.Mapping[str, str] | None = dataclasses.field(default=None, kw_only=True)
     caller_id: str | None = dataclasses.field(default=None, kw_only=True)
     mode: str | None = dataclasses.field(default=None, kw_only=True)
+    directory_name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.uri, str) or not _SIP_URI.match(self.uri.strip()):
@@ -229,7 +241,7 @@ class SipDestination(Destination):
         headers = tuple(sorted(self.headers.items())) if self.headers else None
         return hash((self.uri, self.message, headers, self.caller_id, self.mode))
 
-    def describe(self) -> str:
+    def _target(self) -> str:
         return f"SIP {phone.mask(self.uri)}"
 
 
@@ -252,6 +264,7 @@ class AssistantDestination(Destination):
     name: str
     message: str | None = dataclasses.field(default=None, kw_only=True)
     history: str | None = dataclasses.field(default=None, kw_only=True)
+    directory_name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
 
     def __post_init__(self) -> None:
         _check_text(self.name, "name", limit=200)
@@ -261,7 +274,7 @@ class AssistantDestination(Destination):
         if self.history is not None and self.history not in HISTORY_MODES:
             raise InvalidDestination(messages.history_unknown(self.history, sorted(HISTORY_MODES)))
 
-    def describe(self) -> str:
+    def _target(self) -> str:
         return f"assistant {self.name!r}"
 
 

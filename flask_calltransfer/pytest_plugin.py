@@ -3,7 +3,8 @@ Flask-CallTransfer is installed (entry point ``pytest11``).
 
 They need an ``app`` fixture that returns your Flask app (with its ``CallTransfer`` registered).
 Requests are signed with the credentials in the app's config, and tool-call deliveries are
-recorded instead of being sent to the platforms.
+recorded instead of being sent to the platforms. An app with ``TESTING = True`` and no
+``CALLTRANSFER_STORE_URL`` gets an in-memory store, which is emptied before each test.
 
 .. code-block:: python
 
@@ -23,7 +24,18 @@ from werkzeug.test import TestResponse
 from . import testing
 from .models import Destination
 from .models import TransferRequest
+from .platforms.toolcalls import _local_claims
 from .platforms.toolcalls import dry_run
+
+
+def _state(app: Flask) -> t.Any:
+    state = app.extensions.get("calltransfer")
+    if state is None:
+        raise RuntimeError(
+            "The app fixture's app has no CallTransfer registered. Call transfers.init_app(app)"
+            " (or CallTransfer(app)) in the app factory the fixture uses."
+        )
+    return state
 
 
 class PlatformClient:
@@ -34,7 +46,14 @@ class PlatformClient:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.client = app.test_client()
-        state = app.extensions["calltransfer"]
+        state = _state(app)
+        if self.platform not in state.platforms:
+            keys = state.extension.platform_classes[self.platform].credential_keys
+            raise RuntimeError(
+                f"The {self.platform} platform is not enabled on this app, so there is no webhook to"
+                f" post to. Set {' or '.join(keys)} in the app's test config (and list"
+                f" {self.platform!r} in CALLTRANSFER_PLATFORMS if the app sets it)."
+            )
         #: The webhook path, such as ``/calltransfer/vapi``.
         self.path = f"{state.settings.url_prefix}/{self.platform}"
 
@@ -102,8 +121,14 @@ class VoiceDockClient(PlatformClient):
 
 @pytest.fixture
 def calltransfer_app(request: pytest.FixtureRequest) -> Flask:
-    """The app under test: your ``app`` fixture."""
-    return t.cast(Flask, request.getfixturevalue("app"))
+    """The app under test: your ``app`` fixture, with its test store emptied (see above)."""
+    app = t.cast(Flask, request.getfixturevalue("app"))
+    state = _state(app)
+    if state.isolated_store:
+        state.services.store.clear()
+        # Claims made while a store was down are this process's own memory: forgotten too.
+        _local_claims.clear()
+    return app
 
 
 @pytest.fixture

@@ -87,6 +87,11 @@ transfer_resolved = _signals.signal("transfer-resolved")
 #: sentence sent to the platform).
 transfer_refused = _signals.signal("transfer-refused")
 
+#: Sent once per request when nobody answered and the platform's answer is "no transfer now"
+#: (sipgate's ``204`` to an utterance: the conversation goes on, and a later utterance may be
+#: transferred). Sender: the app. Keyword arguments: ``call``.
+transfer_deferred = _signals.signal("transfer-deferred")
+
 #: Sent when a step of routing failed and the failure path took over. Sender: the app. Keyword
 #: arguments: ``call``; ``exception`` (the exception); ``stage`` (``"handler"``, ``"destination"``,
 #: ``"on_error"``, ``"fallback"``, ``"timeout"``, ``"deliver"`` or ``"internal"``).

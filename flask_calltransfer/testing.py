@@ -470,8 +470,15 @@ class SignalRecorder:
     events: list[tuple[str, t.Any, dict[str, t.Any]]] = dataclasses.field(default_factory=list)
 
     def named(self, name: str) -> list[dict[str, t.Any]]:
-        """The keyword arguments of every send of the signal called ``name``."""
-        return [kwargs for signal, _, kwargs in self.events if signal == name]
+        """The keyword arguments of every send of the signal called ``name``: its wire name
+        (``"transfer-resolved"``) or its Python name (``"transfer_resolved"``)."""
+        wire = name.replace("_", "-")
+        if wire not in _SIGNAL_NAMES:
+            raise ValueError(
+                f"There is no signal called {name!r}. The signals are: {', '.join(sorted(_SIGNAL_NAMES))}"
+                " (or the same with underscores)."
+            )
+        return [kwargs for signal, _, kwargs in self.events if signal == wire]
 
     def names(self) -> list[str]:
         """The names of the signals heard, in order."""
@@ -488,11 +495,13 @@ ALL_SIGNALS: tuple[NamedSignal, ...] = (
     _signals.transfer_requested,
     _signals.transfer_resolved,
     _signals.transfer_refused,
+    _signals.transfer_deferred,
     _signals.transfer_failed,
     _signals.request_rejected,
     _signals.event_received,
     _signals.transfer_outcome,
 )
+_SIGNAL_NAMES = frozenset(signal.name for signal in ALL_SIGNALS)
 
 
 @contextlib.contextmanager

@@ -51,7 +51,7 @@ def test_transfer_log_is_json_lines_with_masked_callers(
         client.post("/calltransfer/vapi", data=body, headers=testing.vapi_secret_headers("s"))
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [line["outcome"] for line in lines] == ["resolved", "refused"]
-    assert lines[0]["destination"] == "number +3120****450" and lines[0]["handler"] == "by_keyword"
+    assert lines[0]["destination"] == "sales (number +3120****450)" and lines[0]["handler"] == "by_keyword"
     assert all(line["caller"] == "+3168****321" for line in lines)
     assert "+31687654321" not in log.read_text()
 

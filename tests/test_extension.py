@@ -141,9 +141,22 @@ def test_unknown_platform_is_refused() -> None:
         build(CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_PLATFORMS=["vapi", "twilio"])
 
 
-def test_empty_platform_list_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="No platform is enabled"):
-        build(CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_PLATFORMS=[])
+def test_no_platform_at_all_is_refused_and_the_message_says_how_to_switch_off() -> None:
+    with pytest.raises(ConfigurationError, match="No platform is enabled") as info:
+        build()
+    assert "CALLTRANSFER_PLATFORMS = []" in str(info.value)
+
+
+def test_an_empty_platform_list_switches_the_extension_off(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="flask_calltransfer"):
+        app = build(CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_PLATFORMS=[])
+    assert [r.getMessage() for r in caplog.records if "is off" in r.getMessage()] == [
+        "Flask-CallTransfer is off: CALLTRANSFER_PLATFORMS is [], so no webhook route is served. List"
+        " platforms in CALLTRANSFER_PLATFORMS, or remove the setting and set their credentials, to"
+        " switch it on."
+    ]
+    assert not [rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/calltransfer/")]
+    assert app.test_client().post("/calltransfer/vapi", data=b"{}").status_code == 404
 
 
 def test_platforms_as_a_string_is_refused() -> None:

@@ -102,6 +102,7 @@ def test_signal_names_are_kebab_case() -> None:
         "transfer-requested",
         "transfer-resolved",
         "transfer-refused",
+        "transfer-deferred",
         "transfer-failed",
         "request-rejected",
         "event-received",
@@ -116,6 +117,11 @@ SCENARIOS: dict[str, t.Callable[[Vapi], t.Any]] = {
     "transfer-resolved": lambda vapi: vapi.ask(call_id="c-ok", text="sales"),
     "transfer-refused": lambda vapi: vapi.ask(call_id="c-no", text="closed"),
     "transfer-failed": lambda vapi: vapi.ask(call_id="c-bug", text="bug"),
+    "transfer-deferred": lambda vapi: vapi.client.post(
+        "/calltransfer/sipgate",
+        data=testing.dumps(testing.sipgate_event("user_speak", session_id="s-later", text="later")),
+        headers=testing.sipgate_headers(SIPGATE_TOKEN),
+    ),
     "request-rejected": lambda vapi: vapi.post(b"{not json"),
     "event-received": lambda vapi: vapi.post(testing.vapi_event("speech-update", call_id="c-ev")),
     "transfer-outcome": lambda vapi: (
@@ -129,9 +135,14 @@ SCENARIOS: dict[str, t.Callable[[Vapi], t.Any]] = {
 }
 
 
+SIPGATE_TOKEN = "signals-sipgate-token-0123"
+
+
 def _routing(transfers: CallTransfer) -> None:
     @transfers.on_request
-    def route(call: TransferRequest) -> str:
+    def route(call: TransferRequest) -> str | None:
+        if "later" in call.text:
+            return None
         if "closed" in call.text:
             refuse("We are closed.")
         if "bug" in call.text:
@@ -157,14 +168,18 @@ def test_a_raising_receiver_changes_nothing(
 
     quiet = CallTransfer()
     _routing(quiet)
-    quiet_app, _ = make_app(quiet, CALLTRANSFER_FALLBACK="+31687654321")
+    quiet_app, _ = make_app(
+        quiet, CALLTRANSFER_FALLBACK="+31687654321", CALLTRANSFER_SIPGATE_TOKEN=SIPGATE_TOKEN
+    )
     # The outcome is tracked only while somebody listens, in both apps alike.
     with signals.transfer_outcome.connected_to(lambda *a, **k: None, sender=quiet_app):
         expected = _answer(scenario(Vapi(quiet_app.test_client())))
 
     transfers = CallTransfer()
     _routing(transfers)
-    app, _ = make_app(transfers, CALLTRANSFER_FALLBACK="+31687654321")
+    app, _ = make_app(
+        transfers, CALLTRANSFER_FALLBACK="+31687654321", CALLTRANSFER_SIPGATE_TOKEN=SIPGATE_TOKEN
+    )
     later: list[str] = []
 
     def broken(sender: Flask, **kwargs: t.Any) -> None:

@@ -139,6 +139,10 @@ class _LocalClaims:
             self._claims[ident] = (now + REPLY_TTL, None)
         return True
 
+    def clear(self) -> None:
+        with self._lock:
+            self._claims.clear()
+
     def remember(self, key: str, reply: str) -> None:
         ident = self._id(key)
         with self._lock:

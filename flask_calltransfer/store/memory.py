@@ -83,5 +83,11 @@ class MemoryStore(Store):
         with self._lock:
             return dict(self._live_counts(key) or {})
 
+    def clear(self) -> None:
+        """Forget every entry and counter (the pytest plugin does, before each test)."""
+        with self._lock:
+            self._data.clear()
+            self._counters.clear()
+
     def __repr__(self) -> str:
         return "<MemoryStore>"
