@@ -23,6 +23,22 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", worker_timeout()))
 accesslog = "-"
 loglevel = "info"
 
+# The app's own loggers (flask_calltransfer, the app's) get gunicorn's time, pid and level, plus
+# the logger's name, on stderr. Without this only warnings reach the output, with no time or level.
+# gunicorn keeps its own error and access logs (and --access-logfile / --error-logfile) as they are:
+# their loggers are not named here, and they do not propagate to the root.
+logconfig_dict = {
+    "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["app"]},
+    "loggers": {},
+    "handlers": {"app": {"class": "logging.StreamHandler", "formatter": "app", "stream": "ext://sys.stderr"}},
+    "formatters": {
+        "app": {
+            "format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+            "datefmt": "[%Y-%m-%d %H:%M:%S %z]",
+        }
+    },
+}
+
 
 def when_ready(server: t.Any) -> None:
     for address in server.cfg.bind:

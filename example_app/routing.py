@@ -9,7 +9,6 @@ import os
 
 from flask_calltransfer import BusinessHours
 from flask_calltransfer import CallTransfer
-from flask_calltransfer import DestinationPool
 from flask_calltransfer import NumberDestination
 from flask_calltransfer import SipDestination
 from flask_calltransfer import TransferRequest
@@ -76,7 +75,7 @@ SUPPORT_HOURS = BusinessHours(
     holidays=["2026-12-25", "2026-12-26", "2027-01-01"],
 )
 #: Two support engineers take turns, across every worker, through the app's store.
-SUPPORT_DESK = DestinationPool("support", ["support", "support-2"])
+SUPPORT_DESK = transfers.pool("support", ["support", "support-2"])
 VOICEMAIL = "support-voicemail"
 
 

@@ -120,6 +120,12 @@ def _payload(
 @click.option("--tool", help="Send a tool call of this tool instead.")
 @click.option("--args", "arguments", help="The tool call's arguments, as JSON.")
 @click.option("--url", help="Send to this running server instead of the app in this process.")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="With --url and --tool: send the tool call although the server will then ask the"
+    " platform's call-control API to transfer a (made-up) call, with its real API key.",
+)
 def simulate(
     platform: str,
     text: str,
@@ -128,6 +134,7 @@ def simulate(
     tool: str | None,
     arguments: str | None,
     url: str | None,
+    live: bool,
 ) -> None:
     """Send a realistic, correctly signed request and show what the platform would get.
 
@@ -145,6 +152,12 @@ def simulate(
         tool = tools[0] if tools else None
     body = testing.dumps(_payload(platform, text, caller, event, tool, decoded_arguments))
     path = f"{state.settings.url_prefix}/{platform}"
+    if url is not None and tool and not live:
+        raise click.ClickException(
+            "A tool call sent to a running server is executed there: the server asks the platform's"
+            " call-control API to transfer the call, with its real API key. Leave out --url to see"
+            " the command it would send, or add --live to send it (against a staging server)."
+        )
     if url is not None:
         import httpx
 
@@ -165,14 +178,18 @@ def simulate(
         with testing.record_signals(app) as heard, dry_run() as commands:
             reply = app.test_client().post(path, data=body, headers=headers)
         status, data = reply.status_code, reply.get_data()
-        for resolved in heard.named("transfer-resolved"):
-            handler = resolved["handler"]
-            by = _name(handler) if handler else "CALLTRANSFER_FALLBACK"
-            click.echo(f"Resolved: {describe(resolved['destination'])} (by {by})")
-        for refused in heard.named("transfer-refused"):
-            click.echo(f"Refused: {refused['reason']}")
-        for failed in heard.named("transfer-failed"):
-            click.echo(f"Failed ({failed['stage']}): {failed['exception']}")
+        # In the order they happened: a failing handler comes before the refusal it led to.
+        for name, _, sent in heard.events:
+            if name == "transfer-resolved":
+                handler = sent["handler"]
+                by = _name(handler) if handler else "CALLTRANSFER_FALLBACK"
+                click.echo(f"Resolved: {describe(sent['destination'])} (by {by})")
+            elif name == "transfer-refused":
+                click.echo(f"Refused: {sent['reason']}")
+            elif name == "transfer-deferred":
+                click.echo("No transfer now: no handler answered, and the conversation goes on.")
+            elif name == "transfer-failed":
+                click.echo(f"Failed ({sent['stage']}): {sent['exception']}")
         for call, destination in commands:
             click.echo(f"Would send through {call.platform}'s call-control API: {describe(destination)}")
     click.echo(f"Reply: HTTP {status}")
@@ -239,6 +256,12 @@ def check() -> None:
                     platform.check_delivery(destination)
             except UnsupportedDestination as exc:
                 problems.append(f"Directory entry {name!r} on {platform_name}: {exc}")
+    for pool in state.extension.pools:
+        for entry in pool.destinations:
+            try:
+                state.extension._coerce(entry, state.settings.default_region)
+            except ValueError as exc:
+                problems.append(f"DestinationPool {pool.name!r} names {entry!r}, which cannot be used: {exc}")
     for problem in problems:
         click.echo(f"Problem: {problem}")
     if problems:

@@ -46,6 +46,10 @@ _OUTCOME_COLOURS = {
 }
 
 
+#: Pixels kept right of the bars for their value labels, at 13 px per label character at most 8.
+_VALUE_ROOM = 6 + 8 * 12
+
+
 def bar_chart(chart_id: str, title: str, values: t.Mapping[str, float], *, unit: str = "") -> str:
     """A horizontal bar chart as an SVG element; labels are escaped."""
     rows = list(values.items())[:12]
@@ -61,7 +65,8 @@ def bar_chart(chart_id: str, title: str, values: t.Mapping[str, float], *, unit:
         parts.append('<text x="0" y="50" class="empty">No data yet.</text>')
     for index, (label, value) in enumerate(rows):
         y = 32 + index * row_height
-        length = (width - bar_left - 70) * value / largest
+        # Room for the longest value label ("1234.56 ms") after the longest bar.
+        length = (width - bar_left - _VALUE_ROOM) * value / largest
         colour = _OUTCOME_COLOURS.get(label, _COLOURS[index % len(_COLOURS)])
         parts.append(f'<text x="0" y="{y + 16}" class="label">{html.escape(label[:32])}</text>')
         parts.append(
@@ -138,7 +143,8 @@ def _signature(token: bytes, expires: int) -> str:
 
 def _session_valid(cookie: str, tokens: tuple[bytes, ...]) -> bool:
     expires_text, _, signature = cookie.partition(".")
-    if not expires_text.isdigit() or len(expires_text) > 12:
+    # isascii: str.isdigit() is true for "²", which int() refuses.
+    if not (expires_text.isascii() and expires_text.isdigit()) or len(expires_text) > 12:
         return False
     expires = int(expires_text)
     now = time.time()
@@ -163,7 +169,8 @@ _R = t.TypeVar("_R", bound=BaseResponse)
 
 
 def _secure(response: _R, *, policy: str) -> _R:
-    response.headers["Content-Security-Policy"] = policy
+    # No framing anywhere: a page that frames the dashboard could trick a signed-in user's clicks.
+    response.headers["Content-Security-Policy"] = policy + "; frame-ancestors 'none'"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -120,9 +120,11 @@ class RequestVerificationFailed(CallTransferError, Unauthorized):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, credential_sent: bool = True) -> None:
         CallTransferError.__init__(self, message)
         Unauthorized.__init__(self, message)
+        #: ``False`` when the request carried no credential of the checked kind at all.
+        self.credential_sent = credential_sent
 
 
 class PayloadTooLarge(CallTransferError, RequestEntityTooLarge):

@@ -48,6 +48,7 @@ from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
 from .platforms.base import Services
 from .platforms.toolcalls import Ledger
+from .routing import DestinationPool
 from .store import DEFAULT_URL
 from .store import MemoryStore
 from .store import Store
@@ -279,6 +280,8 @@ class CallTransfer:
         self._event_handlers: list[_EventHandler] = []
         self._error_handler: ErrorHandler | None = None
         self._directory: dict[str, Destination] = {}
+        #: The pools made with :meth:`pool`, which ``flask calltransfer check`` checks.
+        self.pools: list[DestinationPool] = []
         classes = list(platforms) if platforms is not None else list(BUILTIN_PLATFORMS.values())
         #: The platform classes on offer, by name.
         self.platform_classes: dict[str, type[Platform]] = {cls.name: cls for cls in classes}
@@ -563,6 +566,20 @@ class CallTransfer:
         # Carrying its name, the destination shows up as "billing (number +3120****451)" in
         # signals, the transfer log, stats and the dashboard.
         self._directory[name] = dataclasses.replace(destination, directory_name=name)  # type: ignore[type-var]
+
+    def pool(self, name: str, destinations: t.Sequence[Destination | str]) -> DestinationPool:
+        """A :class:`~flask_calltransfer.DestinationPool` that ``flask calltransfer check`` knows
+        about: every directory name it lists is checked with the directory.
+
+        .. code-block:: python
+
+            support_desk = transfers.pool("support", ["support-anna", "support-bram"])
+
+        .. versionadded:: 0.2
+        """
+        pool = DestinationPool(name, destinations)
+        self.pools.append(pool)
+        return pool
 
     @property
     def store(self) -> Store:

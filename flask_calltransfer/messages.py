@@ -137,6 +137,14 @@ def unsupported_attribute(platform: str, attribute: str) -> str:
     )
 
 
+def sipgate_caller_id_missing() -> str:
+    return (
+        "sipgate needs a caller ID number for a transfer, and this event carries neither the"
+        " caller's number nor the called number. Give the destination a caller_id, such as"
+        ' NumberDestination("+49...", caller_id="+4921112345678").'
+    )
+
+
 # Handlers -----------------------------------------------------------------------------------------
 
 

@@ -84,7 +84,7 @@ class SharedSecretVerifier:
                 sent, where = token.strip(), "Authorization"
         if not sent:
             where = f"{self._header} or Authorization" if self._bearer else self._header
-            raise RequestVerificationFailed(messages.secret_missing(where))
+            raise RequestVerificationFailed(messages.secret_missing(where), credential_sent=False)
         if not matches_any(sent.encode("utf-8", "surrogateescape"), self._secrets):
             raise RequestVerificationFailed(messages.secret_mismatch(where))
 
@@ -177,7 +177,9 @@ class HmacVerifier:
     def verify(self, request: RequestParts) -> None:
         signature = request.headers.get(self._signature_header)
         if not signature:
-            raise RequestVerificationFailed(messages.signature_missing(self._signature_header))
+            raise RequestVerificationFailed(
+                messages.signature_missing(self._signature_header), credential_sent=False
+            )
         timestamp = self._timestamp(request.headers)
         sent = self._decode(signature)
         if sent is None:
@@ -214,12 +216,14 @@ class AnyOf:
         self._verifiers = tuple(verifiers)
 
     def verify(self, request: RequestParts) -> None:
-        failure: RequestVerificationFailed | None = None
+        failures: list[RequestVerificationFailed] = []
         for verifier in self._verifiers:
             try:
                 verifier.verify(request)
             except RequestVerificationFailed as exc:
-                failure = failure or exc
+                failures.append(exc)
             else:
                 return
-        raise failure or RequestVerificationFailed(messages.verification_failed())
+        # The log names the credential that was sent and failed, not one that was never sent.
+        sent = [failure for failure in failures if failure.credential_sent]
+        raise (sent or failures or [RequestVerificationFailed(messages.verification_failed())])[0]

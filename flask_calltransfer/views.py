@@ -43,8 +43,10 @@ def _reject_constant(name: str) -> t.NoReturn:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-# A JSON string, escapes included: what is inside one is text, not structure.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A JSON string, escapes included: what is inside one is text, not structure. Possessive, and an
+# unterminated string runs to the end: otherwise every later quote starts a scan to the end of
+# the body again, and a body of escaped quotes takes minutes (quadratic time, holding the GIL).
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.S)
 
 
 def _values_at_most(body: bytes, limit: int) -> bool:

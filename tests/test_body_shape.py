@@ -85,6 +85,29 @@ def test_commas_and_brackets_inside_strings_are_text() -> None:
     assert _values_at_most(b"[" + b",".join([b"0"] * 900) + b"]", 1000)
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        b'"' + b'\\",' * 200_000,  # one unterminated string of escaped quotes
+        b'"' + b'\\' * 300_001 + b"," * 300_000,  # backslashes, then structure
+        b'["' + b'",["' * 150_000,  # many strings, the last one open
+    ],
+)
+def test_an_unterminated_string_is_scanned_once(hostile: bytes) -> None:
+    """Unterminated strings used to make the scan quadratic (600 KB took minutes, holding the
+    GIL): each later quote started a new scan to the end. Now the open string is one match that
+    runs to the end of the body, so no quote after it starts another."""
+    from flask_calltransfer.views import _STRING
+
+    matches = list(_STRING.finditer(hostile))
+    assert matches and matches[-1].end() == len(hostile)
+
+
+def test_unterminated_strings_count_as_text_to_the_end() -> None:
+    # Everything after an opening quote that never closes is text, whatever it holds.
+    assert _values_at_most(b'["a",' + b'"' + b"[,{" * 5000, 1000)
+
+
 def test_a_long_call_fits_the_default(make_app: MakeApp) -> None:
     transfers = CallTransfer()
     transfers.on_request(lambda call: "+31207948450")

@@ -79,6 +79,33 @@ def test_simulate_refusal_and_sipgate(make_app: MakeApp) -> None:
     assert '"type": "speak"' in result.output  # the announcement comes first
     result = invoke(app, "simulate", "sipgate", "just chatting")
     assert result.exit_code == 0 and "HTTP 204" in result.output
+    assert "No transfer now" in result.output
+
+
+def test_simulate_prints_what_happened_in_order(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+
+    @transfers.on_request
+    def crm(call: t.Any) -> str:
+        raise LookupError("crm down")
+
+    app, _ = make_app(transfers)
+    output = invoke(app, "simulate", "vapi", "hello").output
+    assert output.index("Failed (handler): crm down") < output.index("Refused:")
+
+
+def test_simulate_will_not_make_a_running_server_transfer_unless_told(make_app: MakeApp) -> None:
+    app, _ = make_app(CALLTRANSFER_VAPI_TOOLS=["transferToHuman"])
+    # Nothing listens on port 9: had the command tried to send, it would say it could not reach it.
+    result = invoke(
+        app, "simulate", "vapi", "sales", "--tool", "transferToHuman", "--url", "http://127.0.0.1:9"
+    )
+    assert result.exit_code == 1
+    assert "add --live to send it" in result.output and "Could not reach" not in result.output
+    result = invoke(
+        app, "simulate", "vapi", "sales", "--tool", "transferToHuman", "--url", "http://127.0.0.1:9", "--live"
+    )
+    assert "Could not reach" in result.output
 
 
 def test_simulate_tool_calls_are_not_sent(make_app: MakeApp, recorder: Recorder) -> None:
@@ -131,6 +158,20 @@ def test_check_passes_a_good_setup(make_app: MakeApp) -> None:
     result = invoke(app, "check")
     assert result.exit_code == 0, result.output
     assert "All good: 1 destination(s) checked against vapi, sipgate." in result.output
+
+
+def test_check_finds_pool_entries_missing_from_the_directory(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    transfers.add_destination("support-anna", NumberDestination("+31207948452"))
+    desk = transfers.pool("support", ["support-anna", "support-bram", "+31207948453"])
+    transfers.on_request(lambda call: desk.next())
+    app, _ = make_app(transfers)
+    result = invoke(app, "check")
+    assert result.exit_code == 1
+    assert "DestinationPool 'support' names 'support-bram', which cannot be used" in result.output
+    assert "support-anna'," not in result.output and "+31207948453" not in result.output
+    transfers.add_destination("support-bram", NumberDestination("+31207948454"))
+    assert invoke(app, "check").exit_code == 0
 
 
 def test_check_finds_broken_destinations(make_app: MakeApp) -> None:

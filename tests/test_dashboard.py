@@ -86,6 +86,16 @@ def test_https_sign_in_cookies_are_secure(make_app: MakeApp) -> None:
     assert "; Secure" in response.headers["Set-Cookie"]
 
 
+def test_a_cookie_with_non_ascii_digits_is_refused_not_a_500(make_app: MakeApp) -> None:
+    app = dashboard_app(make_app)
+    client = app.test_client(use_cookies=False)
+    for value in ("\xb2.x", "\xb9\xb2\xb3.abc", "\u0663.abc"):
+        # The raw header, as a client sends it: Werkzeug decodes it as latin-1.
+        environ = {"HTTP_COOKIE": f"calltransfer_dashboard={value}"}
+        response = client.get("/calltransfer/dashboard", environ_overrides=environ)
+        assert response.status_code == 401
+
+
 def test_a_forged_or_stale_cookie_is_refused(make_app: MakeApp) -> None:
     import hashlib
     import hmac
@@ -135,7 +145,7 @@ def test_the_page_shows_the_figures_as_svg(make_app: MakeApp) -> None:
     page = response.get_data(as_text=True)
     assert response.mimetype == "text/html"
     assert response.headers["Content-Security-Policy"] == (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
     )
     assert response.headers["Referrer-Policy"] == "no-referrer"
     for chart in ("chart-destinations", "chart-outcomes", "chart-platforms", "chart-latency"):
@@ -148,6 +158,16 @@ def test_the_page_shows_the_figures_as_svg(make_app: MakeApp) -> None:
 def test_labels_are_escaped() -> None:
     svg = bar_chart("c", "Title <b>", {"<script>alert(1)</script>": 2})
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_value_labels_fit_inside_the_chart() -> None:
+    import re
+
+    svg = bar_chart("c", "Latency", {"p50": 2.5, "p99": 1234.56}, unit=" ms")
+    width = int(re.search(r'width="(\d+)"', svg).group(1))  # type: ignore[union-attr]
+    for x, text in re.findall(r'<text x="([\d.]+)" y="\d+" class="value">([^<]+)</text>', svg):
+        # 8 px a character is wider than the 13 px system font's digits.
+        assert float(x) + 8 * len(text) <= width, (x, text)
 
 
 def test_the_dashboard_needs_the_log(make_app: MakeApp) -> None:

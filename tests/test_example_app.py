@@ -71,3 +71,29 @@ def test_development_credentials_when_none_are_set(
     assert app.config["CALLTRANSFER_VAPI_SECRET"] == "real" and not app.config.get(
         "CALLTRANSFER_SIPGATE_TOKEN"
     )
+
+
+def test_under_gunicorn_the_packages_lines_have_time_level_and_name(tmp_path: pathlib.Path) -> None:
+    import http.client
+    import re
+
+    from tests.servers import gunicorn
+
+    stderr, access = tmp_path / "stderr.log", tmp_path / "access.log"
+    env = {"CALLTRANSFER_VAPI_SECRET": "log-secret", "CALLTRANSFER_STORE_URL": "memory://"}
+    args = ["--access-logfile", str(access)]
+    with gunicorn("example_app:create_app()", env=env, workers=1, args=args, log_path=stderr) as address:
+        connection = http.client.HTTPConnection(*address, timeout=10)
+        body = testing.dumps(testing.vapi_transfer_request(text="sales please", caller="+31687654321"))
+        connection.request(
+            "POST", "/calltransfer/vapi", body=body, headers=testing.vapi_secret_headers("log-secret")
+        )
+        assert connection.getresponse().status == 200
+        connection.close()
+    line = next(line for line in stderr.read_text().splitlines() if "resolved to" in line)
+    assert re.match(
+        r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] flask_calltransfer: Transfer ", line
+    )
+    # gunicorn's own logs are untouched: its access log still goes to the file it was given.
+    assert "POST /calltransfer/vapi" in access.read_text()
+    assert "Booting worker" in stderr.read_text()

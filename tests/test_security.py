@@ -220,6 +220,18 @@ def test_shared_secret_and_hmac_together_accept_either() -> None:
     assert client.post(URL, data=BODY, headers={"X-Vapi-Secret": "s2"}).status_code == 401
 
 
+def test_the_log_names_the_credential_that_failed_not_one_never_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, client, seen = hmac_app(CALLTRANSFER_VAPI_SECRET="s1")
+    headers = testing.vapi_hmac_headers(BODY, "not-the-hmac-secret")
+    assert client.post(URL, data=BODY, headers=headers).status_code == 401
+    assert client.post(URL, data=BODY, headers={"X-Vapi-Secret": "s2"}).status_code == 401
+    rejected = [r.getMessage() for r in caplog.records if "Rejected" in r.getMessage()]
+    assert "signature" in rejected[0] and "No credential was sent" not in rejected[0]
+    assert "X-Vapi-Secret does not match" in rejected[1]
+
+
 def test_verification_runs_before_parsing() -> None:
     app, client, seen = make(CALLTRANSFER_VAPI_SECRET="s1")
     response = client.post(URL, data=b"{not json", headers={"X-Vapi-Secret": "wrong"})

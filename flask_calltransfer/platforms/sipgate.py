@@ -25,6 +25,7 @@ from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
 from ..exceptions import StoreUnavailable
 from ..exceptions import TransferRefused
+from ..exceptions import UnsupportedDestination
 from ..logs import logger
 from ..models import Conversation
 from ..models import Destination
@@ -142,7 +143,6 @@ def _is_e164(number: str | None) -> bool:
 #: Stands for the session's caller in a transfer kept for after the announcement: the caller's
 #: number is put back from the event that hands the transfer over, so the store never holds it.
 _CALLER = "\u0000caller"
-_CALLER_FIELDS = ("caller_id_number", "caller_id_name")
 _CALLER_IN_JSON = json.dumps(_CALLER)
 
 
@@ -259,11 +259,14 @@ class SipgatePlatform(Platform):
             item.raw.get("session") if isinstance(item, TransferRequest) else item.payload.get("session")
         )
         ours = session.get("phone_number") if isinstance(session, dict) else None
-        for name in _CALLER_FIELDS:
-            if action.get(name) == _CALLER:
-                # The event lost its caller (it never does in AI Flow): our own number still transfers.
-                action[name] = caller or ours or ""
-        return json_response(action)
+        # The event lost its caller (it never does in AI Flow): our own number still transfers.
+        number = caller or (ours if isinstance(ours, str) else "")
+        return json_response(
+            {
+                name: value.replace(_CALLER, number) if isinstance(value, str) else value
+                for name, value in action.items()
+            }
+        )
 
     def check(self, destination: Destination) -> None:
         if not isinstance(destination, NumberDestination):
@@ -286,7 +289,9 @@ class SipgatePlatform(Platform):
             or (our_number if isinstance(our_number, str) and our_number else None)
         )
         if number is None:
-            raise self.unsupported("missing caller ID number")
+            raise UnsupportedDestination(
+                messages.sipgate_caller_id_missing(), platform=self.name, attribute="caller_id"
+            )
         name = destination.caller_id_name or self.caller_id_name or number
         return _TRANSFER.dump(
             {
@@ -309,8 +314,10 @@ class SipgatePlatform(Platform):
         action = self.transfer_action(call, t.cast(NumberDestination, outcome))
         if self.announce and outcome.message:
             caller = _session_caller(call)
+            # Wherever the caller's number appears (caller ID, its name, a transfer back to the
+            # caller), the sentinel stands in for it.
             kept = {
-                name: _CALLER if name in _CALLER_FIELDS and caller and value == caller else value
+                name: value.replace(caller, _CALLER) if caller and isinstance(value, str) else value
                 for name, value in action.items()
             }
             encoded = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)

@@ -86,6 +86,20 @@ def test_anonymous_caller_uses_the_flow_number(transfers: CallTransfer, sipgate:
     assert action["caller_id_number"] == "+4921112340000"
 
 
+def test_no_number_to_show_says_to_set_a_caller_id(
+    transfers: CallTransfer, sipgate: Sipgate, caplog: pytest.LogCaptureFixture
+) -> None:
+    transfers.on_request(lambda call: "+4921112345678")
+    payload = testing.sipgate_event("user_speak", text="sales", caller="anonymous")
+    payload["session"].pop("phone_number", None)
+    payload["session"].pop("to_phone_number", None)
+    response = sipgate.post(payload)
+    assert response.status_code in (200, 204)
+    problems = [r.getMessage() for r in caplog.records if "caller ID number" in r.getMessage()]
+    assert problems and "Give the destination a caller_id" in problems[0]
+    assert "missing caller ID number" not in caplog.text
+
+
 def test_outbound_call_direction(transfers: CallTransfer, sipgate: Sipgate) -> None:
     seen = capture(transfers)
     sipgate.event("session_start", caller="+4921112345678", called="+4915799912345", direction="outbound")
@@ -190,6 +204,22 @@ def test_the_kept_transfer_holds_no_caller_number(
     assert "4915799912345" not in kept
     second = sipgate.event("assistant_speech_ended", session_id=SESSION)
     assert second.json["caller_id_number"] == second.json["caller_id_name"] == "+4915799912345"
+
+
+def test_the_callers_number_is_kept_out_of_the_store_wherever_it_appears(
+    transfers: CallTransfer, sipgate: Sipgate, sipgate_app: Flask
+) -> None:
+    transfers.on_request(
+        lambda call: NumberDestination(
+            call.caller or "", message="Calling you back.", caller_id_name=f"Kunde {call.caller}"
+        )
+    )
+    sipgate.event("user_speak", session_id=SESSION, text="call me back")
+    kept = sipgate_app.extensions["calltransfer"].services.store.get(f"sipgate:pending:{SESSION}")
+    assert kept is not None and "4915799912345" not in kept
+    action = sipgate.event("assistant_speech_ended", session_id=SESSION).json
+    assert action["target_phone_number"] == action["caller_id_number"] == "+4915799912345"
+    assert action["caller_id_name"] == "Kunde +4915799912345"
 
 
 def test_an_explicit_caller_id_is_kept_as_given(transfers: CallTransfer, sipgate: Sipgate) -> None:
