@@ -89,7 +89,7 @@ def test_commas_and_brackets_inside_strings_are_text() -> None:
     "hostile",
     [
         b'"' + b'\\",' * 200_000,  # one unterminated string of escaped quotes
-        b'"' + b'\\' * 300_001 + b"," * 300_000,  # backslashes, then structure
+        b'"' + b"\\" * 300_001 + b"," * 300_000,  # backslashes, then structure
         b'["' + b'",["' * 150_000,  # many strings, the last one open
     ],
 )
