@@ -109,6 +109,13 @@ def test_voicedock_outcomes(setup: tuple[Flask, Vapi, Sipgate]) -> None:
         ("voicedock", "v-1", "connected", "transferred"),
         ("voicedock", "v-2", "caller-hung-up", "user_hangup"),
     ]
+    # Shaped as the SDK's StatusUpdatePayload: the status sits in message.call.status.
+    with testing.record_signals(app) as heard:
+        post(testing.voicedock_tool_calls("transfer_call", call_id="vd-3"))
+        body = {"message": {"type": "status-update", "call": {"id": "vd-3", "status": "failed"}}}
+        body["message"]["error"] = "Transfer failed"
+        post(body)
+    assert outcomes(heard) == [("voicedock", "vd-3", "failed", "Transfer failed")]
 
 
 def test_sipgate_session_end_after_a_transfer(setup: tuple[Flask, Vapi, Sipgate]) -> None:

@@ -224,11 +224,18 @@ class VoiceDockPlatform(ToolCallPlatform):
         return json_response(reply if reply is not None else {})
 
     def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
+        # The SDK's StatusUpdatePayload and the status-update page put the status in
+        # message.call.status; earlier pages showed it as message.status. Both are read.
+        call = event.payload.get("call")
         status = event.payload.get("status")
+        if not isinstance(status, str) and isinstance(call, dict):
+            status = call.get("status")
         if event.type == "status-update" and status == "transferred":
+            # In the SDK's CallStatus of earlier versions only (docs: in-progress, ended, ended-with-error).
             return TransferOutcome("connected", status, True)
         if event.type == "status-update" and status in ("failed", "ended-with-error"):
-            return TransferOutcome("failed", status, False)
+            error = event.payload.get("error")
+            return TransferOutcome("failed", error if isinstance(error, str) and error else status, False)
         if event.type == "end-of-call-report":
             reason = event.payload.get("end_reason")
             reason = reason if isinstance(reason, str) else "ended"
