@@ -137,6 +137,13 @@ def unsupported_attribute(platform: str, attribute: str) -> str:
     )
 
 
+def voicedock_no_tool_call_list(call_id: object) -> str:
+    return (
+        f"A VoiceDock tool-calls event for call {call_id} has no tool_call_list (nor the older"
+        " toolCallList), so no tool was called. Check the assistant's webhook settings."
+    )
+
+
 def sipgate_caller_id_missing() -> str:
     return (
         "sipgate needs a caller ID number for a transfer, and this event carries neither the"

@@ -148,9 +148,14 @@ class VoiceDockPlatform(ToolCallPlatform):
             raise InvalidPayload(messages.payload_invalid("VoiceDock"), errors) from None
         message = payload["message"]
         call = data.get("call") or {}
-        tool_calls = (
-            find([data.get("tool_call_list")], self.tools) if data["type"] == TOOL_CALLS_EVENT else []
-        )
+        listed = data.get("tool_call_list")
+        # The older (Flireo) pages send camelCase: toolCallList, phoneNumber, and expect toolCallId.
+        camel = listed is None and isinstance(message.get("toolCallList"), list)
+        if camel:
+            listed = message["toolCallList"]
+        tool_calls = find([listed], self.tools) if data["type"] == TOOL_CALLS_EVENT else []
+        if data["type"] == TOOL_CALLS_EVENT and listed is None:
+            logger.warning(messages.voicedock_no_tool_call_list(call.get("id")))
         if not tool_calls:
             return PlatformEvent(self.name, data["type"], call.get("id"), message)
         if len(tool_calls) > 1:
@@ -158,8 +163,9 @@ class VoiceDockPlatform(ToolCallPlatform):
                 "A VoiceDock message carries %d transfer tool calls; answering the first.", len(tool_calls)
             )
         customer = (data.get("customer") or {}).get("number")
-        our_number = (data.get("phone_number") or {}).get("number")
-        outbound = call.get("type") == "outbound_phone_call"
+        ours = data.get("phone_number") or (message.get("phoneNumber") if camel else None) or {}
+        our_number = ours.get("number") if isinstance(ours, dict) else None
+        outbound = call.get("type") in ("outbound_phone_call", "outboundPhoneCall")
         assistant = data.get("assistant") or {}
         first = tool_calls[0]
         return TransferRequest(
@@ -218,7 +224,13 @@ class VoiceDockPlatform(ToolCallPlatform):
         result: dict[str, t.Any] = (
             {"status": "transferring"} if error is None else {"status": "failed", "error": error}
         )
-        return json_response({"results": [{"tool_call_id": call.tool_call_id, "result": result}]})
+        # Answered in the style it was asked in: the older camelCase pages name it toolCallId.
+        key = (
+            "toolCallId"
+            if "toolCallList" in call.raw and "tool_call_list" not in call.raw
+            else "tool_call_id"
+        )
+        return json_response({"results": [{key: call.tool_call_id, "result": result}]})
 
     def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
         return json_response(reply if reply is not None else {})

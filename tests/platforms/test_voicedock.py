@@ -140,6 +140,42 @@ def test_outbound_call_caller(transfers: CallTransfer, voicedock: VoiceDock) -> 
     assert (seen[0].caller, seen[0].called) == ("+31850835037", "+31612345678")
 
 
+def test_older_camelcase_tool_calls_are_transfers_too(transfers: CallTransfer, voicedock: VoiceDock) -> None:
+    seen: list[TransferRequest] = []
+    transfers.on_request(lambda call: seen.append(call) or "+31612345678")
+    # The older (Flireo) pages' shape: toolCallList, phoneNumber, inboundPhoneCall, toolCallId.
+    body = {
+        "message": {
+            "type": "tool-calls",
+            "call": {"id": CALL, "type": "inboundPhoneCall", "status": "in-progress"},
+            "phoneNumber": {"number": "+31850835037"},
+            "customer": {"number": "+31612345678"},
+            "toolCallList": [
+                {
+                    "id": "tool_camel",
+                    "type": "function",
+                    "function": {"name": "transfer_call", "arguments": {}},
+                }
+            ],
+        }
+    }
+    response = voicedock.post(body)
+    assert response.json == {"results": [{"toolCallId": "tool_camel", "result": {"status": "transferring"}}]}
+    assert [r.path for r in voicedock.recorder.received] == [CONTROL]
+    (call,) = seen
+    assert (call.caller, call.called, call.tool_call_id) == ("+31612345678", "+31850835037", "tool_camel")
+
+
+def test_a_tool_call_event_without_a_list_is_logged(
+    voicedock: VoiceDock, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"message": {"type": "tool-calls", "call": {"id": CALL}, "toolCalls": []}}
+    response = voicedock.post(body)
+    assert (response.status_code, response.json) == (200, {})
+    assert "has no tool_call_list (nor the older toolCallList)" in caplog.text
+    assert voicedock.recorder.received == []
+
+
 def test_refusal_is_the_tool_error_and_sends_nothing(transfers: CallTransfer, voicedock: VoiceDock) -> None:
     transfers.on_request(lambda call: refuse("Sales is closed; offer to take a message."))
     entry = result(voicedock.tool_call())
