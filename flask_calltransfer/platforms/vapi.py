@@ -96,7 +96,8 @@ class _PhoneNumber(fields.Field[str | None]):
         if isinstance(value, str):
             return value
         if isinstance(value, dict):
-            number = value.get("number")
+            # A Vapi-provided number has no "number" in the SDK's models, only its SIP URI.
+            number = value.get("number") or value.get("sipUri")
             if number is None or isinstance(number, str):
                 return number
         raise self.make_error("invalid")
@@ -121,6 +122,7 @@ class _Call(_Schema):
     type = fields.String(allow_none=True)
     assistant_id = fields.String(data_key="assistantId", allow_none=True)
     customer = fields.Nested(_Customer, allow_none=True)
+    phone_number = _PhoneNumber(data_key="phoneNumber", allow_none=True)
     metadata = _RawDict(allow_none=True)
 
 
@@ -396,7 +398,8 @@ class VapiPlatform(ToolCallPlatform):
             data = _load(_REQUEST_SCHEMA, message, wrapped)
         call = data.get("call") or {}
         customer = (data.get("customer") or {}).get("number") or (call.get("customer") or {}).get("number")
-        our_number = data.get("phone_number")
+        # The message's phoneNumber, else the call's own (which the SDK types with its number).
+        our_number = data.get("phone_number") or call.get("phone_number")
         outbound = call.get("type") == "outboundPhoneCall"
         assistant = data.get("assistant") or {}
         metadata = call.get("metadata") or assistant.get("metadata") or {}

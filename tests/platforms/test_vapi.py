@@ -185,6 +185,31 @@ def test_phone_number_object_and_call_customer_fallback(transfers: CallTransfer,
     assert seen[0].caller == "+14155550100"
 
 
+def test_a_vapi_provided_number_without_number_falls_back_to_the_call(
+    transfers: CallTransfer, vapi: Vapi
+) -> None:
+    """Shaped as the SDK 3.0 types it: the message's phoneNumber is the Vapi-provided variant
+    (provider "vapi", no "number"); the call's phoneNumber (TransientTwilioPhoneNumber) has one."""
+    seen = capture(transfers)
+    body = testing.vapi_transfer_request(caller="+14155550100")
+    message = body["message"]
+    message["phoneNumber"] = {
+        "provider": "vapi",
+        "id": "pn-1",
+        "orgId": "org-1",
+        "numberDesiredAreaCode": "415",
+        "status": "active",
+    }
+    message["call"]["phoneNumber"] = {"provider": "twilio", "number": "+14155550199"}
+    vapi.post(body)
+    assert (seen[0].caller, seen[0].called) == ("+14155550100", "+14155550199")
+    # A SIP number: the address that was called is its SIP URI.
+    message["phoneNumber"]["sipUri"] = "sip:support@example.sip.vapi.ai"
+    del message["call"]["phoneNumber"]
+    vapi.post(body)
+    assert seen[1].called == "sip:support@example.sip.vapi.ai"
+
+
 def test_outbound_call_caller_is_our_number(transfers: CallTransfer, vapi: Vapi) -> None:
     seen = capture(transfers)
     vapi.ask(caller="+14155550199", called="+31612345678", outbound=True)
