@@ -48,7 +48,8 @@ class PlatformClient:
         self.client = app.test_client()
         state = _state(app)
         if self.platform not in state.platforms:
-            keys = state.extension.platform_classes[self.platform].credential_keys
+            offered = state.extension.platform_classes.get(self.platform)
+            keys = offered.credential_keys if offered is not None else ("its credentials",)
             raise RuntimeError(
                 f"The {self.platform} platform is not enabled on this app, so there is no webhook to"
                 f" post to. Set {' or '.join(keys)} in the app's test config (and list"
