@@ -55,13 +55,14 @@ def _values_at_most(body: bytes, limit: int) -> bool:
     Every value but the first follows a ``[``, a ``{`` or a ``,``; each value takes at least two
     bytes with its separator, so a body under ``2 * limit`` bytes is never scanned.
     """
-    if len(body) < 2 * limit:
-        return True
-    if body.count(b",") + body.count(b"[") + body.count(b"{") < limit:
+    if len(body) < 2 * limit or _openings(body) < limit:
         return True
     # Commas and brackets inside strings counted too: count again without the strings.
-    bare = _STRING.sub(b"", body)
-    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") < limit
+    return _openings(_STRING.sub(b"", body)) < limit
+
+
+def _openings(data: bytes) -> int:
+    return data.count(b",") + data.count(b"[") + data.count(b"{")
 
 
 def decode(body: bytes, max_values: int | None = None) -> dict[str, t.Any]:

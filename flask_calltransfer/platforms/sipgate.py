@@ -146,12 +146,20 @@ _CALLER = "\u0000caller"
 _CALLER_IN_JSON = json.dumps(_CALLER)
 
 
+def _session(item: TransferRequest | PlatformEvent) -> dict[str, t.Any]:
+    session = (item.raw if isinstance(item, TransferRequest) else item.payload).get("session")
+    return session if isinstance(session, dict) else {}
+
+
 def _session_caller(item: TransferRequest | PlatformEvent) -> str | None:
-    if isinstance(item, TransferRequest):
-        return item.caller if _is_e164(item.caller) else None
-    session = item.payload.get("session")
-    number = session.get("from_phone_number") if isinstance(session, dict) else None
+    number = item.caller if isinstance(item, TransferRequest) else _session(item).get("from_phone_number")
     return number if isinstance(number, str) and _is_e164(number) else None
+
+
+def _replaced(action: dict[str, t.Any], old: str, new: str) -> dict[str, t.Any]:
+    return {
+        name: value.replace(old, new) if isinstance(value, str) else value for name, value in action.items()
+    }
 
 
 class SipgatePlatform(Platform):
@@ -253,20 +261,10 @@ class SipgatePlatform(Platform):
     def _handed_over(self, kept: str, item: TransferRequest | PlatformEvent) -> Response:
         if _CALLER_IN_JSON not in kept:
             return Response(kept, mimetype="application/json")
-        action = json.loads(kept)
-        caller = _session_caller(item)
-        session = (
-            item.raw.get("session") if isinstance(item, TransferRequest) else item.payload.get("session")
-        )
-        ours = session.get("phone_number") if isinstance(session, dict) else None
+        ours = _session(item).get("phone_number")
         # The event lost its caller (it never does in AI Flow): our own number still transfers.
-        number = caller or (ours if isinstance(ours, str) else "")
-        return json_response(
-            {
-                name: value.replace(_CALLER, number) if isinstance(value, str) else value
-                for name, value in action.items()
-            }
-        )
+        number = _session_caller(item) or (ours if isinstance(ours, str) else "")
+        return json_response(_replaced(json.loads(kept), _CALLER, number))
 
     def check(self, destination: Destination) -> None:
         if not isinstance(destination, NumberDestination):
@@ -316,10 +314,7 @@ class SipgatePlatform(Platform):
             caller = _session_caller(call)
             # Wherever the caller's number appears (caller ID, its name, a transfer back to the
             # caller), the sentinel stands in for it.
-            kept = {
-                name: value.replace(caller, _CALLER) if caller and isinstance(value, str) else value
-                for name, value in action.items()
-            }
+            kept = _replaced(action, caller, _CALLER) if caller else action
             encoded = json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
             try:
                 self.store.set(self._pending_key(t.cast(str, call.call_id)), encoded, ttl=self.pending_ttl)

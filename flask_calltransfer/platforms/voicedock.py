@@ -77,6 +77,11 @@ class _Envelope(_Schema):
 _ENVELOPE = FastLoader(_Envelope())
 
 
+def _camel_case(message: t.Mapping[str, t.Any]) -> bool:
+    """Whether a tool-calls message has the older (Flireo) pages' camelCase shape."""
+    return message.get("tool_call_list") is None and isinstance(message.get("toolCallList"), list)
+
+
 class VoiceDockPlatform(ToolCallPlatform):
     """VoiceDock (formerly HMS Sovereign) webhooks at ``POST <prefix>/voicedock``.
 
@@ -150,7 +155,7 @@ class VoiceDockPlatform(ToolCallPlatform):
         call = data.get("call") or {}
         listed = data.get("tool_call_list")
         # The older (Flireo) pages send camelCase: toolCallList, phoneNumber, and expect toolCallId.
-        camel = listed is None and isinstance(message.get("toolCallList"), list)
+        camel = _camel_case(message)
         if camel:
             listed = message["toolCallList"]
         tool_calls = find([listed], self.tools) if data["type"] == TOOL_CALLS_EVENT else []
@@ -225,11 +230,7 @@ class VoiceDockPlatform(ToolCallPlatform):
             {"status": "transferring"} if error is None else {"status": "failed", "error": error}
         )
         # Answered in the style it was asked in: the older camelCase pages name it toolCallId.
-        key = (
-            "toolCallId"
-            if "toolCallList" in call.raw and "tool_call_list" not in call.raw
-            else "tool_call_id"
-        )
+        key = "toolCallId" if _camel_case(call.raw) else "tool_call_id"
         return json_response({"results": [{key: call.tool_call_id, "result": result}]})
 
     def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
