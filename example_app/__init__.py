@@ -20,9 +20,16 @@ from . import analytics
 from .routing import transfers
 
 #: Used only when the environment sets no credentials, so the example runs on a fresh machine.
+#: VoiceDock's ``transfer_call`` tool needs a Call Control API: in development it points at a
+#: loopback port where nothing listens, so no request leaves the machine and the tool result says
+#: the transfer could not be started. Settings the environment does give are kept.
 DEVELOPMENT_CREDENTIALS = {
     "CALLTRANSFER_VAPI_SECRET": "local-dev-secret",
     "CALLTRANSFER_SIPGATE_TOKEN": "local-dev-token",
+    "CALLTRANSFER_VOICEDOCK_SECRET": "local-dev-voicedock-secret",
+    "CALLTRANSFER_VOICEDOCK_TOOLS": ["transfer_call"],
+    "CALLTRANSFER_VOICEDOCK_API_KEY": "local-dev-api-key",
+    "CALLTRANSFER_VOICEDOCK_API_URL": "http://127.0.0.1:9/api/v1",
 }
 
 
@@ -57,7 +64,9 @@ def create_app(config: t.Mapping[str, t.Any] | None = None) -> Flask:
             " example_app.DEVELOPMENT_CREDENTIALS. Set CALLTRANSFER_VAPI_SECRET and the other"
             " platforms' secrets before exposing it."
         )
-        app.config.update(DEVELOPMENT_CREDENTIALS)
+        for key, value in DEVELOPMENT_CREDENTIALS.items():
+            if app.config.get(key) is None:
+                app.config[key] = value
     transfers.init_app(app)
     analytics.log_transfers_to(
         app,

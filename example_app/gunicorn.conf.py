@@ -44,6 +44,7 @@ def when_ready(server: t.Any) -> None:
     for address in server.cfg.bind:
         server.log.info("Vapi webhook: POST http://%s/calltransfer/vapi", address)
         server.log.info("sipgate AI Flow webhook: POST http://%s/calltransfer/sipgate", address)
+        server.log.info("VoiceDock webhook: POST http://%s/calltransfer/voicedock", address)
         server.log.info(
             "Try: flask --app example_app calltransfer simulate vapi 'I want sales' --url http://%s", address
         )

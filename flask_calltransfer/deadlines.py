@@ -422,8 +422,10 @@ class shielded:
 
     .. code-block:: python
 
-        with shielded():
-            store.incr(key)
+        from flask_calltransfer.deadlines import shielded
+
+        with app.app_context(), shielded():
+            transfers.store.incr("agent-turn")
     """
 
     __slots__ = ("_scope",)

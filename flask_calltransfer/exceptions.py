@@ -158,9 +158,11 @@ def refuse(reason: str) -> t.NoReturn:
 
     .. code-block:: python
 
+        office = BusinessHours({"mon-fri": "09:00-17:00"}, timezone="Europe/Amsterdam")
+
         @transfers.on_request
         def route(call):
-            if not office_open():
+            if not office(call):
                 refuse("Our office is closed. Please call again tomorrow from nine.")
 
     :param reason: the sentence to report; it must not be empty.

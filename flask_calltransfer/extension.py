@@ -243,6 +243,10 @@ class CallTransfer:
 
     .. code-block:: python
 
+        import os
+        from flask import Flask
+        from flask_calltransfer import CallTransfer
+
         transfers = CallTransfer()
 
         @transfers.on_request
@@ -471,6 +475,8 @@ class CallTransfer:
 
         .. code-block:: python
 
+            VIP = {"+31612345678"}
+
             @transfers.on_request(platform="vapi", when=lambda call: call.caller in VIP)
             def vip(call):
                 return SipDestination("sip:vip@pbx.example.com")
@@ -524,6 +530,8 @@ class CallTransfer:
         in registration order until one returns a dict.
 
         .. code-block:: python
+
+            ASSISTANTS = {"+31207948400": "5b1c3d0e-reception", "+31207948450": "8f2a9c41-sales"}
 
             @transfers.on_event("assistant-request", platform="vapi")
             def choose_assistant(event):
@@ -592,7 +600,9 @@ class CallTransfer:
 
         .. code-block:: python
 
-            transfers.vapi.say(call.raw["call"]["monitor"]["controlUrl"], "One moment, please.")
+            @transfers.on_request(platform="vapi")
+            def hold_on(call):
+                transfers.vapi.say(call.raw["call"]["monitor"]["controlUrl"], "One moment, please.")
         """
         return self._state().services.vapi
 
@@ -602,7 +612,9 @@ class CallTransfer:
 
         .. code-block:: python
 
-            transfers.voicedock.transfer(call.call_id, "+31612345678", message="One moment.")
+            @transfers.on_request(platform="voicedock")
+            def by_api(call):
+                transfers.voicedock.transfer(call.call_id, "+31612345678", message="One moment.")
         """
         client = self._state().services.voicedock
         if client is None:

@@ -4,15 +4,7 @@ Signals observe; they never decide. Routing decisions go through ``on_request`` 
 handlers. A receiver that raises is logged with its traceback (numbers masked) and skipped: the
 other receivers still run, and what the platform hears does not change. Every signal is sent with
 the real application object as sender, and receivers must accept ``**extra`` so new keyword
-arguments can be added later.
-
-.. code-block:: python
-
-    from flask_calltransfer import signals
-
-    @signals.transfer_resolved.connect_via(app)
-    def log_transfer(sender, call, destination, handler, elapsed, **extra):
-        metrics.timing("transfer.resolve", elapsed)
+arguments can be added later. The docs' signals page has a receiver for each.
 """
 
 from __future__ import annotations

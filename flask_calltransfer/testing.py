@@ -3,13 +3,18 @@ Flask-CallTransfer (and for the project's own tests).
 
 .. code-block:: python
 
-    from flask_calltransfer import testing
+    from flask import Flask
+    from flask_calltransfer import CallTransfer, testing
 
-    def test_sales_goes_to_sales(client):
-        body = testing.dumps(testing.vapi_transfer_request(text="I want sales"))
-        response = client.post("/calltransfer/vapi", data=body,
-                               headers=testing.vapi_secret_headers("s3cret"))
-        assert response.json["destination"]["number"] == "+31612345678"
+    app = Flask(__name__)
+    app.config.update(TESTING=True, CALLTRANSFER_VAPI_SECRET="s3cret")
+    transfers = CallTransfer(app)
+    transfers.on_request(lambda call: "+31 6 12345678" if "sales" in call.text else None)
+
+    body = testing.dumps(testing.vapi_transfer_request(text="I want sales"))
+    response = app.test_client().post("/calltransfer/vapi", data=body,
+                                      headers=testing.vapi_secret_headers("s3cret"))
+    assert response.json["destination"]["number"] == "+31612345678"
 """
 
 from __future__ import annotations
@@ -510,8 +515,11 @@ def record_signals(sender: t.Any = None) -> t.Iterator[SignalRecorder]:
 
     .. code-block:: python
 
+        transfers.on_request(lambda call: "+31 6 12345678")
+        body = testing.dumps(testing.vapi_transfer_request(text="I want sales"))
         with testing.record_signals(app) as heard:
-            client.post(...)
+            app.test_client().post("/calltransfer/vapi", data=body,
+                                   headers=testing.vapi_secret_headers("change-me"))
         assert heard.one("transfer-resolved")["destination"].number == "+31612345678"
     """
     recorder = SignalRecorder()

@@ -66,7 +66,7 @@ def test_development_credentials_when_none_are_set(
     with caplog.at_level(logging.WARNING):
         app = example_app.create_app({"CALLTRANSFER_STORE_URL": "memory://"})
     assert "local development" in caplog.text and "local-dev-secret" not in caplog.text
-    assert set(app.extensions["calltransfer"].platforms) == {"vapi", "sipgate"}
+    assert set(app.extensions["calltransfer"].platforms) == {"vapi", "sipgate", "voicedock"}
     app = example_app.create_app({"CALLTRANSFER_VAPI_SECRET": "real", "CALLTRANSFER_STORE_URL": "memory://"})
     assert app.config["CALLTRANSFER_VAPI_SECRET"] == "real" and not app.config.get(
         "CALLTRANSFER_SIPGATE_TOKEN"

@@ -57,7 +57,7 @@ def test_as_root_the_missing_packages_are_installed(tmp_path: pathlib.Path) -> N
     result = _make(folder)
     assert result.returncode == 0, result.stderr
     log = (tmp_path / "apt.log").read_text().splitlines()
-    assert log == ["update -qq", "install -y -qq redis-server chromium"]
+    assert log == ["update -qq", "install -y -qq redis-server chromium curl openssl"]
     assert (folder / "redis-server").exists() and (folder / "chromium").exists()
     # A second run finds them and installs nothing.
     assert _make(folder).returncode == 0
@@ -71,7 +71,7 @@ def test_with_passwordless_sudo_apt_get_runs_through_sudo(tmp_path: pathlib.Path
     assert result.returncode == 0, result.stderr
     sudo = (tmp_path / "sudo.log").read_text().splitlines()
     assert sudo[0] == "sudo -n true"
-    assert any("apt-get install -y -qq redis-server chromium" in line for line in sudo)
+    assert any("apt-get install -y -qq redis-server chromium curl openssl" in line for line in sudo)
 
 
 def test_without_root_it_stops_before_the_tests_and_prints_the_command(tmp_path: pathlib.Path) -> None:
@@ -80,7 +80,7 @@ def test_without_root_it_stops_before_the_tests_and_prints_the_command(tmp_path:
     _tool(folder, "sudo", "exit 1\n")
     result = _make(folder, "test")
     assert result.returncode != 0
-    assert "sudo apt-get install -y redis-server chromium" in result.stderr
+    assert "sudo apt-get install -y redis-server chromium curl openssl" in result.stderr
     assert not (tmp_path / "apt.log").exists()
     # It stopped before lint, the venv or pytest ran.
     assert "ruff" not in result.stdout + result.stderr

@@ -22,7 +22,10 @@ class VapiControlClient:
 
     .. code-block:: python
 
-        transfers.vapi.say(control_url, "Please hold on, I'm checking.")
+        @transfers.on_request(platform="vapi")
+        def check_first(call):
+            control_url = call.raw["call"]["monitor"]["controlUrl"]
+            transfers.vapi.say(control_url, "Please hold on, I'm checking.")
 
     :param public_key: sent as ``Authorization: Bearer`` when the assistant's ``monitorPlan``
         requires authenticated control (``CALLTRANSFER_VAPI_PUBLIC_KEY``).

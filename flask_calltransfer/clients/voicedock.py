@@ -20,7 +20,9 @@ class VoiceDockClient:
 
     .. code-block:: python
 
-        transfers.voicedock.transfer(call_id, "+31612345678", message="One moment, please.")
+        @transfers.on_request(platform="voicedock")
+        def by_api(call):
+            transfers.voicedock.transfer(call.call_id, "+31612345678", message="One moment, please.")
 
     Every method raises :class:`~flask_calltransfer.clients.ApiError` when the API answers with an
     error after the retries, or cannot be reached in time.
