@@ -21,9 +21,12 @@ from .extension import CallTransfer
 from .models import AssistantDestination
 from .models import Conversation
 from .models import Destination
+from .models import FallbackPlan
 from .models import NumberDestination
 from .models import PlatformEvent
 from .models import SipDestination
+from .models import SummaryPlan
+from .models import TransferPlan
 from .models import TransferRequest
 from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
@@ -47,6 +50,7 @@ __all__ = [
     "DeliveryFailed",
     "Conversation",
     "Destination",
+    "FallbackPlan",
     "HandlerTimeout",
     "InvalidDestination",
     "InvalidPayload",
@@ -58,6 +62,8 @@ __all__ = [
     "SipDestination",
     "SipgatePlatform",
     "StoreUnavailable",
+    "SummaryPlan",
+    "TransferPlan",
     "TransferRefused",
     "TransferRequest",
     "UnsupportedDestination",

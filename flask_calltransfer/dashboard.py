@@ -40,7 +40,9 @@ _OUTCOME_COLOURS = {
     "connected": "#2a9d8f",
     "busy": "#e9c46a",
     "no-answer": "#f4a261",
+    "voicemail": "#264653",
     "failed": "#e76f51",
+    "cancelled": "#b5838d",
     "caller-hung-up": "#8a5fbf",
     "unknown": "#6c757d",
 }

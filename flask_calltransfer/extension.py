@@ -634,13 +634,24 @@ class CallTransfer:
 
         Each number destination becomes one entry with its ``number``, ``description`` (the
         directory name when it has none) and ``message``. VoiceDock's tool takes numbers only, so
-        other destinations are left out, with a log line. Install it with
+        other destinations are left out, with a log line; so are numbers that set what the tool
+        cannot carry (a caller ID, an extension, a warm transfer plan), with a warning naming it,
+        because installing them without it would transfer differently. Install it with
         ``transfers.voicedock.update_assistant_tools(assistant_id, [tool])``.
         """
         destinations = []
         for name, destination in self._directory.items():
             if not isinstance(destination, NumberDestination):
                 logger.info(messages.tool_destination_skipped(name, destination.kind))
+                continue
+            plan = destination.transfer_plan
+            unsupported = [
+                attribute
+                for attribute in ("caller_id", "caller_id_name", "extension")
+                if getattr(destination, attribute) is not None
+            ] + list(plan.beyond_blind() if plan is not None else ())
+            if unsupported:
+                logger.warning(messages.tool_destination_cannot_carry(name, unsupported))
                 continue
             entry = {
                 "type": "number",

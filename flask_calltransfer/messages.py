@@ -49,16 +49,16 @@ def number_non_e164_invalid(number: str) -> str:
     )
 
 
-def attribute_not_text(what: str, value: object) -> str:
-    return f"The destination's {what} must be a string, not {type(value).__name__}."
+def attribute_not_text(what: str, value: object, *, whose: str = "destination") -> str:
+    return f"The {whose}'s {what} must be a string, not {type(value).__name__}."
 
 
-def attribute_empty(what: str) -> str:
-    return f"The destination's {what} is empty. Give it a value or leave it out."
+def attribute_empty(what: str, *, whose: str = "destination") -> str:
+    return f"The {whose}'s {what} is empty. Give it a value or leave it out."
 
 
-def attribute_too_long(what: str, limit: int) -> str:
-    return f"The destination's {what} is longer than {limit} characters. Shorten it."
+def attribute_too_long(what: str, limit: int, *, whose: str = "destination") -> str:
+    return f"The {whose}'s {what} is longer than {limit} characters. Shorten it."
 
 
 def extension_invalid(extension: object) -> str:
@@ -71,6 +71,85 @@ def mode_unknown(mode: object, modes: list[str]) -> str:
 
 def history_unknown(history: object, modes: list[str]) -> str:
     return f"The history mode {_show(history)} is not one of Vapi's. Use one of: {', '.join(modes)}."
+
+
+# Vapi transfer plans ------------------------------------------------------------------------------
+
+
+def _either(values: t.Iterable[str]) -> str:
+    quoted = [repr(value) for value in values]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def mode_and_plan() -> str:
+    return (
+        "Give a destination either mode= or transfer_plan=, not both: mode= is a shorthand for"
+        " transfer_plan=TransferPlan(mode). Put the mode in the plan, such as"
+        ' transfer_plan=TransferPlan("warm-transfer-say-message", message="...").'
+    )
+
+
+def plan_not_a_plan(what: str, expected: str, value: object, *, whose: str = "destination") -> str:
+    return (
+        f"The {whose}'s {what} must be a flask_calltransfer.{expected}, not"
+        f" {type(value).__name__}. Build one, such as {what}={expected}(...)."
+    )
+
+
+def plan_field_mode(field: str, mode: str, modes: t.Collection[str]) -> str:
+    which = "that mode" if len(modes) == 1 else "one of those modes"
+    return (
+        f"The transfer plan's {field} is not used in mode {mode!r}: Vapi uses it only in mode"
+        f" {_either(sorted(modes))}. Switch to {which}, or leave {field} out."
+    )
+
+
+def plan_dial_timeout(mode: str, sip_verb: str | None) -> str:
+    return (
+        f"The transfer plan's dial_timeout applies only with sip_verb='dial', and this plan (mode"
+        f" {mode!r}) has sip_verb={sip_verb!r}. Set sip_verb='dial', or leave dial_timeout out."
+    )
+
+
+def plan_sip_verb_unknown(sip_verb: object, verbs: t.Iterable[str]) -> str:
+    return f"The SIP verb {_show(sip_verb)} is not one of Vapi's. Use {_either(sorted(verbs))}."
+
+
+def plan_seconds(whose: str, field: str, value: object, low: int, high: int) -> str:
+    return f"The {whose}'s {field} must be a number of seconds from {low} to {high}, not {_show(value)}."
+
+
+def plan_flag(whose: str, field: str, value: object) -> str:
+    return f"The {whose}'s {field} must be True or False, not {_show(value)}."
+
+
+def plan_audio_url(field: str, value: object) -> str:
+    return (
+        f"The transfer plan's {field} must be the http:// or https:// URL of an MP3 or WAV file that"
+        f" Vapi can fetch, not {_show(value)}."
+    )
+
+
+def plan_context(value: object) -> str:
+    return (
+        f"The transfer plan's context_engineering_plan must be 'all', 'none', or the number of most"
+        f" recent messages to pass on (1 or more), not {_show(value)}."
+    )
+
+
+def plan_twiml_verb(verb: str, verbs: t.Iterable[str]) -> str:
+    return (
+        f"The transfer plan's twiml uses <{verb}>, which Vapi does not run on the destination's leg:"
+        f" use only {_either(sorted(verbs))}."
+    )
+
+
+def plan_summary_messages(value: object) -> str:
+    return (
+        "The summary plan's messages must be a list of message dicts, such as"
+        ' [{"role": "system", "content": "Summarise the call in two sentences."}], not'
+        f" {_show(value)}."
+    )
 
 
 def sip_uri_invalid(uri: object) -> str:
@@ -476,6 +555,14 @@ def voicedock_client_missing() -> str:
 def tool_destination_skipped(name: str, kind: str) -> str:
     return (
         f"The directory entry {name!r} is a {kind} destination; VoiceDock's transfer tool takes numbers only."
+    )
+
+
+def tool_destination_cannot_carry(name: str, attributes: t.Sequence[str]) -> str:
+    return (
+        f"The directory entry {name!r} sets {', '.join(attributes)}, which VoiceDock's transfer tool"
+        " cannot carry, so the entry is left out of the tool. Add a directory entry without"
+        f" {'it' if len(attributes) == 1 else 'them'} for VoiceDock's tool."
     )
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import math
 import re
 import time
 import types
 import typing as t
+import urllib.parse
 
 from flask import current_app
 from flask import has_app_context
@@ -64,22 +67,28 @@ def _default_region() -> str | None:
     return None
 
 
-def _check_text(value: object, what: str, *, limit: int, allow_empty: bool = False) -> str | None:
+def _check_text(
+    value: object,
+    what: str,
+    *,
+    limit: int | None,
+    allow_empty: bool = False,
+    whose: str = "destination",
+) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidDestination(messages.attribute_not_text(what, value))
+        raise InvalidDestination(messages.attribute_not_text(what, value, whose=whose))
     if not allow_empty and not value.strip():
-        raise InvalidDestination(messages.attribute_empty(what))
-    if len(value) > limit:
-        raise InvalidDestination(messages.attribute_too_long(what, limit))
+        raise InvalidDestination(messages.attribute_empty(what, whose=whose))
+    if limit is not None and len(value) > limit:
+        raise InvalidDestination(messages.attribute_too_long(what, limit, whose=whose))
     return value
 
 
-def _check_mode(mode: str | None) -> str | None:
-    if mode is not None and mode not in TRANSFER_MODES:
+def _check_mode(mode: object) -> None:
+    if not isinstance(mode, str) or mode not in TRANSFER_MODES:
         raise InvalidDestination(messages.mode_unknown(mode, sorted(TRANSFER_MODES)))
-    return mode
 
 
 def _check_caller_id(caller_id: str | None, region: str | None) -> str | None:
@@ -90,6 +99,305 @@ def _check_caller_id(caller_id: str | None, region: str | None) -> str | None:
     if _TEMPLATE.match(caller_id.strip()):
         return caller_id.strip()
     return phone.normalise(caller_id, region)
+
+
+# Vapi transfer plans ------------------------------------------------------------------------------
+# Every rule below is Vapi's TransferPlan, TransferFallbackPlan and SummaryPlan as platforms.md §1.4
+# lists them (the OpenAPI file), with the modes each field is "used only" in taken from the same
+# schema's field descriptions, which the Python SDK's types repeat word for word.
+
+_BLIND = "blind-transfer"
+_SIP_HEADER_SUMMARY = "blind-transfer-add-summary-to-sip-header"
+_SAY_MESSAGE = "warm-transfer-say-message"
+_SAY_SUMMARY = "warm-transfer-say-summary"
+_WAIT_MESSAGE = "warm-transfer-wait-for-operator-to-speak-first-and-then-say-message"
+_WAIT_SUMMARY = "warm-transfer-wait-for-operator-to-speak-first-and-then-say-summary"
+_TWIML = "warm-transfer-twiml"
+_EXPERIMENTAL = "warm-transfer-experimental"
+
+#: The SIP verbs of ``TransferPlan.sipVerb``.
+SIP_VERBS: t.Final[frozenset[str]] = frozenset({"refer", "bye", "dial"})
+
+#: The modes each plan field is used in. A field not named here is used in every mode.
+PLAN_FIELD_MODES: t.Final[t.Mapping[str, frozenset[str]]] = types.MappingProxyType(
+    {
+        # "Said to the destination party": the message modes, the SIP-header blind transfer and
+        # the experimental warm transfer.
+        "message": frozenset({_SIP_HEADER_SUMMARY, _SAY_MESSAGE, _WAIT_MESSAGE, _EXPERIMENTAL}),
+        # Seconds to wait for the operator to speak: the two wait-for-operator modes.
+        "timeout": frozenset({_WAIT_MESSAGE, _WAIT_SUMMARY}),
+        "hold_audio_url": frozenset({_EXPERIMENTAL}),
+        "transfer_complete_audio_url": frozenset({_EXPERIMENTAL}),
+        "context_engineering_plan": frozenset({_EXPERIMENTAL}),
+        "twiml": frozenset({_TWIML}),
+        # The summary modes, the SIP-header blind transfer and the experimental warm transfer.
+        "summary_plan": frozenset({_SIP_HEADER_SUMMARY, _SAY_SUMMARY, _WAIT_SUMMARY, _EXPERIMENTAL}),
+        # The experimental warm transfer, and SIP blind transfers when the organisation has
+        # transfer outcome detection on. Whether a number transferred over a SIP trunk counts as a
+        # "SIP" blind transfer is not said, so both blind modes accept it on any destination.
+        "fallback_plan": frozenset({_BLIND, _SIP_HEADER_SUMMARY, _EXPERIMENTAL}),
+    }
+)
+
+#: The only TwiML verbs Vapi runs in ``warm-transfer-twiml`` (``Response`` is allowed too: the
+#: reference does not say whether the instructions may come wrapped in one).
+_TWIML_VERBS = frozenset({"Play", "Say", "Gather", "Hangup", "Pause"})
+_TWIML_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9]*)")
+_TWIML_LIMIT = 4096
+
+
+def _check_seconds(value: object, field: str, low: int, high: int, *, whose: str = "transfer plan") -> None:
+    if value is None:
+        return
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(t.cast(float, value)) or not low <= t.cast(float, value) <= high:
+        raise InvalidDestination(messages.plan_seconds(whose, field, value, low, high))
+
+
+def _check_flag(value: object, field: str, *, whose: str = "transfer plan") -> None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidDestination(messages.plan_flag(whose, field, value))
+
+
+def _check_audio_url(value: object, field: str) -> None:
+    if value is None:
+        return
+    # Vapi fetches the file itself; whether it is MP3 or WAV cannot be told from the URL.
+    text = value if isinstance(value, str) else ""
+    url = urllib.parse.urlsplit(text)
+    if url.scheme not in ("http", "https") or not url.netloc or any(c.isspace() for c in text):
+        raise InvalidDestination(messages.plan_audio_url(field, value))
+
+
+def _check_twiml(value: object) -> None:
+    _check_text(value, "twiml", limit=_TWIML_LIMIT, whose="transfer plan")
+    for verb in _TWIML_TAG.findall(t.cast(str, value or "")):
+        if verb not in _TWIML_VERBS and verb != "Response":
+            raise InvalidDestination(messages.plan_twiml_verb(verb, _TWIML_VERBS))
+
+
+def _check_context(value: object) -> None:
+    if value is None or value in ("all", "none"):
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidDestination(messages.plan_context(value))
+
+
+def _frozen_messages(value: object) -> tuple[t.Mapping[str, t.Any], ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, t.Sequence):
+        raise InvalidDestination(messages.plan_summary_messages(value))
+    frozen = []
+    for item in value:
+        if not isinstance(item, t.Mapping) or not all(isinstance(key, str) for key in item):
+            raise InvalidDestination(messages.plan_summary_messages(value))
+        try:
+            # A deep copy through JSON: what Vapi gets is JSON, and the plan must not change later.
+            copy = json.loads(json.dumps(dict(item)))
+        except (TypeError, ValueError):
+            raise InvalidDestination(messages.plan_summary_messages(value)) from None
+        frozen.append(types.MappingProxyType(copy))
+    return tuple(frozen)
+
+
+@dataclasses.dataclass(frozen=True)
+class SummaryPlan:
+    """How Vapi summarises the call for the person a warm transfer reaches (Vapi's ``SummaryPlan``).
+
+    Used in the summary modes (``warm-transfer-say-summary``,
+    ``warm-transfer-wait-for-operator-to-speak-first-and-then-say-summary``), in
+    ``blind-transfer-add-summary-to-sip-header`` and in ``warm-transfer-experimental``.
+
+    :param enabled: ``False`` turns the summary off (Vapi's default is on).
+    :param messages: the prompt, as message dicts such as ``{"role": "system", "content": ...}``;
+        Vapi fills in ``{{transcript}}``, ``{{systemPrompt}}``, ``{{messages}}`` and
+        ``{{endedReason}}``.
+    :param timeout_seconds: how long Vapi waits for the summary, 1 to 60 (Vapi's default is 5).
+    :raises InvalidDestination: if any argument is invalid.
+
+    .. versionadded:: 0.2
+    """
+
+    enabled: bool | None = dataclasses.field(default=None, kw_only=True)
+    messages: t.Sequence[t.Mapping[str, t.Any]] | None = dataclasses.field(default=None, kw_only=True)
+    timeout_seconds: float | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _check_flag(self.enabled, "enabled", whose="summary plan")
+        object.__setattr__(self, "messages", _frozen_messages(self.messages))
+        _check_seconds(self.timeout_seconds, "timeout_seconds", 1, 60, whose="summary plan")
+
+    def __hash__(self) -> int:
+        messages = json.dumps([dict(m) for m in self.messages], sort_keys=True) if self.messages else None
+        return hash((self.enabled, messages, self.timeout_seconds))
+
+
+@dataclasses.dataclass(frozen=True)
+class FallbackPlan:
+    """What Vapi does when a transfer fails (Vapi's ``TransferFallbackPlan``).
+
+    Used in ``warm-transfer-experimental``, and in the blind modes when the Vapi organisation has
+    transfer outcome detection and fallback turned on.
+
+    :param message: said to the caller when the transfer fails.
+    :param end_call_enabled: ``False`` keeps the assistant on the call after the message, to go on
+        helping the caller; Vapi's default ends the call.
+    :raises InvalidDestination: if any argument is invalid.
+
+    .. versionadded:: 0.2
+    """
+
+    message: str
+    end_call_enabled: bool | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.message is None:
+            raise InvalidDestination(messages.attribute_empty("message", whose="fallback plan"))
+        _check_text(self.message, "message", limit=None, allow_empty=True, whose="fallback plan")
+        _check_flag(self.end_call_enabled, "end_call_enabled", whose="fallback plan")
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferPlan:
+    """How Vapi carries out a transfer (Vapi's ``TransferPlan``): blind or warm, and the details
+    of each mode. Give it to a :class:`NumberDestination` or :class:`SipDestination` as
+    ``transfer_plan=``.
+
+    Every field is checked against the mode when the plan is built: a field the mode does not use
+    (a ``twiml`` outside ``warm-transfer-twiml``, a summary plan on a message mode, a
+    ``dial_timeout`` without ``sip_verb="dial"``) raises
+    :class:`~flask_calltransfer.InvalidDestination` naming the field and the mode. Fields left as
+    ``None`` are left out of the reply, so Vapi's defaults apply.
+
+    .. code-block:: python
+
+        from flask_calltransfer import FallbackPlan, NumberDestination, TransferPlan
+
+        plan = TransferPlan(
+            "warm-transfer-wait-for-operator-to-speak-first-and-then-say-message",
+            message="A caller about an unpaid invoice; they are on the line now.",
+            timeout=30,
+        )
+        desk = NumberDestination("+31207948450", transfer_plan=plan)
+        assert desk.mode == plan.mode
+
+        experimental = TransferPlan(
+            "warm-transfer-experimental",
+            fallback_plan=FallbackPlan("Nobody is free right now.", end_call_enabled=False),
+        )
+        assert experimental.fallback_plan is not None
+
+    :param mode: one of Vapi's modes (see :data:`TRANSFER_MODES`); Vapi's default is
+        ``"blind-transfer"``.
+    :param message: said to the person the call is transferred to, before the caller is connected
+        (the message modes, ``blind-transfer-add-summary-to-sip-header``,
+        ``warm-transfer-experimental``).
+    :param timeout: seconds to wait for the operator to speak, 1 to 600 (the two
+        ``warm-transfer-wait-for-operator-...`` modes; Vapi's default is 60).
+    :param sip_verb: how the SIP leg is transferred: ``"refer"`` (Vapi's default), ``"bye"`` or
+        ``"dial"``.
+    :param dial_timeout: seconds the destination rings, 1 to 600; only with ``sip_verb="dial"``.
+    :param hold_audio_url: an MP3 or WAV file played to the caller on hold
+        (``warm-transfer-experimental``).
+    :param transfer_complete_audio_url: an MP3 or WAV file played to the destination once the
+        message or summary was said (``warm-transfer-experimental``).
+    :param context_engineering_plan: how much of the conversation the transfer assistant gets:
+        ``"all"`` (Vapi's default), ``"none"``, or a number of most recent messages
+        (``warm-transfer-experimental``).
+    :param twiml: TwiML run on the destination's leg before the caller is connected, at most 4096
+        characters of ``Play``, ``Say``, ``Gather``, ``Hangup`` and ``Pause`` (``warm-transfer-twiml``).
+    :param summary_plan: a :class:`SummaryPlan` (the summary modes,
+        ``blind-transfer-add-summary-to-sip-header``, ``warm-transfer-experimental``).
+    :param sip_headers_in_refer_to_enabled: ``True`` also puts a SIP destination's headers into the
+        REFER's Refer-To URI, URL-encoded.
+    :param fallback_plan: a :class:`FallbackPlan` (``warm-transfer-experimental``, and the blind
+        modes when Vapi's transfer outcome detection is on).
+    :raises InvalidDestination: if any argument is invalid or not used in ``mode``.
+
+    .. versionadded:: 0.2
+    """
+
+    mode: str = _BLIND
+    message: str | None = dataclasses.field(default=None, kw_only=True)
+    timeout: float | None = dataclasses.field(default=None, kw_only=True)
+    sip_verb: str | None = dataclasses.field(default=None, kw_only=True)
+    dial_timeout: float | None = dataclasses.field(default=None, kw_only=True)
+    hold_audio_url: str | None = dataclasses.field(default=None, kw_only=True)
+    transfer_complete_audio_url: str | None = dataclasses.field(default=None, kw_only=True)
+    context_engineering_plan: str | int | None = dataclasses.field(default=None, kw_only=True)
+    twiml: str | None = dataclasses.field(default=None, kw_only=True)
+    summary_plan: SummaryPlan | None = dataclasses.field(default=None, kw_only=True)
+    sip_headers_in_refer_to_enabled: bool | None = dataclasses.field(default=None, kw_only=True)
+    fallback_plan: FallbackPlan | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _check_mode(self.mode)
+        # What each field is; then whether the mode uses it.
+        _check_text(self.message, "message", limit=None, allow_empty=True, whose="transfer plan")
+        _check_seconds(self.timeout, "timeout", 1, 600)
+        if self.sip_verb is not None and self.sip_verb not in SIP_VERBS:
+            raise InvalidDestination(messages.plan_sip_verb_unknown(self.sip_verb, SIP_VERBS))
+        _check_seconds(self.dial_timeout, "dial_timeout", 1, 600)
+        _check_audio_url(self.hold_audio_url, "hold_audio_url")
+        _check_audio_url(self.transfer_complete_audio_url, "transfer_complete_audio_url")
+        _check_context(self.context_engineering_plan)
+        _check_twiml(self.twiml)
+        if self.summary_plan is not None and not isinstance(self.summary_plan, SummaryPlan):
+            raise InvalidDestination(
+                messages.plan_not_a_plan(
+                    "summary_plan", "SummaryPlan", self.summary_plan, whose="transfer plan"
+                )
+            )
+        _check_flag(self.sip_headers_in_refer_to_enabled, "sip_headers_in_refer_to_enabled")
+        if self.fallback_plan is not None and not isinstance(self.fallback_plan, FallbackPlan):
+            raise InvalidDestination(
+                messages.plan_not_a_plan(
+                    "fallback_plan", "FallbackPlan", self.fallback_plan, whose="transfer plan"
+                )
+            )
+        for name, modes in PLAN_FIELD_MODES.items():
+            if getattr(self, name) is not None and self.mode not in modes:
+                raise InvalidDestination(messages.plan_field_mode(name, self.mode, modes))
+        # Vapi's schema: "Only applicable when sipVerb='dial'. Not applicable for SIP REFER or BYE."
+        if self.dial_timeout is not None and self.sip_verb != "dial":
+            raise InvalidDestination(messages.plan_dial_timeout(self.mode, self.sip_verb))
+        # Not refused, because the reference does not rule them out: sip_verb in any mode, and
+        # sip_headers_in_refer_to_enabled with a verb other than REFER or on a number destination.
+
+    def beyond_blind(self) -> tuple[str, ...]:
+        """The attributes that make this plan more than a plain blind transfer, ``("mode",)`` first
+        for a warm mode; ``()`` for ``TransferPlan("blind-transfer")``. Platforms that transfer only
+        blind refuse a destination whose plan names any.
+
+        .. versionadded:: 0.2
+        """
+        extras = ["mode"] if self.mode != _BLIND else []
+        extras.extend(
+            f"transfer_plan.{field.name}"
+            for field in dataclasses.fields(self)
+            if field.name != "mode" and getattr(self, field.name) is not None
+        )
+        return tuple(extras)
+
+
+@functools.lru_cache(maxsize=16)
+def _mode_plan(mode: str) -> TransferPlan:
+    return TransferPlan(mode)
+
+
+def _plan(mode: object, transfer_plan: object) -> TransferPlan | None:
+    """The destination's plan from ``mode=`` (a shorthand) or ``transfer_plan=``."""
+    if mode is not None and transfer_plan is not None:
+        raise InvalidDestination(messages.mode_and_plan())
+    if transfer_plan is not None:
+        if not isinstance(transfer_plan, TransferPlan):
+            raise InvalidDestination(messages.plan_not_a_plan("transfer_plan", "TransferPlan", transfer_plan))
+        return transfer_plan
+    if mode is None:
+        return None
+    _check_mode(mode)
+    return _mode_plan(t.cast(str, mode))
 
 
 class Destination:
@@ -127,7 +435,7 @@ class Destination:
         return f"<{type(self).__name__} {self.describe()}>"
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
+@dataclasses.dataclass(frozen=True, repr=False, init=False)
 class NumberDestination(Destination):
     """Transfer to a phone number.
 
@@ -136,8 +444,11 @@ class NumberDestination(Destination):
 
     .. code-block:: python
 
-        NumberDestination("+31 6 12345678", message="Connecting you to sales.",
-                          description="Pricing and quotes")
+        from flask_calltransfer import NumberDestination
+
+        sales = NumberDestination("+31 6 12345678", message="Connecting you to sales.",
+                                  description="Pricing and quotes")
+        assert sales.number == "+31612345678"
 
     :param number: the number to dial.
     :param message: said to the caller before the transfer; ``""`` means silent (Vapi).
@@ -146,100 +457,163 @@ class NumberDestination(Destination):
     :param caller_id_name: the caller ID name (sipgate).
     :param extension: 1 to 10 digits dialled after the destination answers.
     :param description: tells the assistant's model when to choose this destination.
-    :param mode: one of Vapi's transfer-plan modes, such as ``"warm-transfer-say-summary"``.
+    :param mode: one of Vapi's transfer-plan modes, such as ``"warm-transfer-say-summary"``: a
+        shorthand for ``transfer_plan=TransferPlan(mode)``.
+    :param transfer_plan: a :class:`TransferPlan` with the mode and its details (Vapi); give
+        either this or ``mode``, not both.
     :param e164: ``False`` skips E.164 normalisation and allows Vapi's ``^\\+?[a-zA-Z0-9]+$`` form,
         for SIP trunk short codes (Vapi's ``numberE164CheckEnabled: false``).
     :param region: region code for national numbers; defaults to ``CALLTRANSFER_DEFAULT_REGION``.
     :raises InvalidDestination: if any argument is invalid.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        ``transfer_plan``.
     """
 
     kind: t.ClassVar[str] = "number"
 
     number: str
-    message: str | None = dataclasses.field(default=None, kw_only=True)
-    caller_id: str | None = dataclasses.field(default=None, kw_only=True)
-    caller_id_name: str | None = dataclasses.field(default=None, kw_only=True)
-    extension: str | None = dataclasses.field(default=None, kw_only=True)
-    description: str | None = dataclasses.field(default=None, kw_only=True)
-    mode: str | None = dataclasses.field(default=None, kw_only=True)
-    e164: bool = dataclasses.field(default=True, kw_only=True)
-    directory_name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
-    region: dataclasses.InitVar[str | None] = dataclasses.field(default=None, kw_only=True)
+    message: str | None
+    caller_id: str | None
+    caller_id_name: str | None
+    extension: str | None
+    description: str | None
+    #: The plan Vapi carries the transfer out with, from ``transfer_plan=`` or ``mode=``.
+    transfer_plan: TransferPlan | None
+    #: The plan's mode, ``None`` without a plan. Set through ``mode=`` or ``transfer_plan=``.
+    mode: str | None = dataclasses.field(init=False, compare=False)
+    e164: bool
+    directory_name: str | None = dataclasses.field(compare=False)
 
-    def __post_init__(self, region: str | None) -> None:
+    def __init__(
+        self,
+        number: str,
+        *,
+        message: str | None = None,
+        caller_id: str | None = None,
+        caller_id_name: str | None = None,
+        extension: str | None = None,
+        description: str | None = None,
+        mode: str | None = None,
+        transfer_plan: TransferPlan | None = None,
+        e164: bool = True,
+        directory_name: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        # Written out rather than generated: mode= and transfer_plan= are two ways to give one
+        # plan, and dataclasses.replace() must rebuild the destination from the plan alone.
         region = region or _default_region()
-        if self.e164:
-            number = phone.normalise(self.number, region)
-        else:
-            number = phone.check_non_e164(self.number)
-        object.__setattr__(self, "number", number)
-        object.__setattr__(self, "caller_id", _check_caller_id(self.caller_id, region))
-        if self.caller_id is not None and len(self.caller_id) > 40:
+        plan = _plan(mode, transfer_plan)
+        normalised = phone.normalise(number, region) if e164 else phone.check_non_e164(number)
+        caller_id = _check_caller_id(caller_id, region)
+        if caller_id is not None and len(caller_id) > 40:
             raise InvalidDestination(messages.attribute_too_long("caller_id", 40))
-        _check_text(self.message, "message", limit=1000, allow_empty=True)
-        _check_text(self.caller_id_name, "caller_id_name", limit=64)
-        _check_text(self.description, "description", limit=1000)
-        if self.extension is not None and (
-            not isinstance(self.extension, str) or not _EXTENSION.match(self.extension)
-        ):
-            raise InvalidDestination(messages.extension_invalid(self.extension))
-        _check_mode(self.mode)
+        _check_text(message, "message", limit=1000, allow_empty=True)
+        _check_text(caller_id_name, "caller_id_name", limit=64)
+        _check_text(description, "description", limit=1000)
+        if extension is not None and (not isinstance(extension, str) or not _EXTENSION.match(extension)):
+            raise InvalidDestination(messages.extension_invalid(extension))
+        values: dict[str, object] = {
+            "number": normalised,
+            "message": message,
+            "caller_id": caller_id,
+            "caller_id_name": caller_id_name,
+            "extension": extension,
+            "description": description,
+            "transfer_plan": plan,
+            "mode": plan.mode if plan is not None else None,
+            "e164": e164,
+            "directory_name": directory_name,
+        }
+        for attribute, setting in values.items():
+            object.__setattr__(self, attribute, setting)
 
     def _target(self) -> str:
         return f"number {phone.mask(self.number)}"
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
+@dataclasses.dataclass(frozen=True, repr=False, init=False)
 class SipDestination(Destination):
     """Transfer to a SIP URI, optionally with custom SIP headers.
 
     .. code-block:: python
 
-        SipDestination("sip:vip@pbx.example.com", headers={"X-Account": "4711"})
+        from flask_calltransfer import SipDestination
+
+        vip = SipDestination("sip:vip@pbx.example.com", headers={"X-Account": "4711"})
+        assert vip.headers == {"X-Account": "4711"}
 
     :param uri: a ``sip:`` or ``sips:`` URI.
     :param message: said to the caller before the transfer.
     :param headers: SIP headers added to the transfer; names must be SIP header tokens and values
         must not contain line breaks.
     :param caller_id: the caller ID, used by Vapi only when the SIP verb is ``dial``.
-    :param mode: one of Vapi's transfer-plan modes.
+    :param mode: one of Vapi's transfer-plan modes: a shorthand for
+        ``transfer_plan=TransferPlan(mode)``.
+    :param transfer_plan: a :class:`TransferPlan` with the mode and its details (Vapi); give
+        either this or ``mode``, not both.
     :raises InvalidDestination: if any argument is invalid.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+        ``transfer_plan``.
     """
 
     kind: t.ClassVar[str] = "sip"
 
     uri: str
-    message: str | None = dataclasses.field(default=None, kw_only=True)
-    headers: t.Mapping[str, str] | None = dataclasses.field(default=None, kw_only=True)
-    caller_id: str | None = dataclasses.field(default=None, kw_only=True)
-    mode: str | None = dataclasses.field(default=None, kw_only=True)
-    directory_name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
+    message: str | None
+    headers: t.Mapping[str, str] | None
+    caller_id: str | None
+    #: The plan Vapi carries the transfer out with, from ``transfer_plan=`` or ``mode=``.
+    transfer_plan: TransferPlan | None
+    #: The plan's mode, ``None`` without a plan. Set through ``mode=`` or ``transfer_plan=``.
+    mode: str | None = dataclasses.field(init=False, compare=False)
+    directory_name: str | None = dataclasses.field(compare=False)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.uri, str) or not _SIP_URI.match(self.uri.strip()):
-            raise InvalidDestination(messages.sip_uri_invalid(self.uri))
-        object.__setattr__(self, "uri", self.uri.strip())
-        if self.headers is not None:
-            if not isinstance(self.headers, t.Mapping):
-                raise InvalidDestination(messages.sip_headers_not_mapping(self.headers))
-            for name, value in self.headers.items():
+    def __init__(
+        self,
+        uri: str,
+        *,
+        message: str | None = None,
+        headers: t.Mapping[str, str] | None = None,
+        caller_id: str | None = None,
+        mode: str | None = None,
+        transfer_plan: TransferPlan | None = None,
+        directory_name: str | None = None,
+    ) -> None:
+        # Written out for the same reason as NumberDestination's.
+        if not isinstance(uri, str) or not _SIP_URI.match(uri.strip()):
+            raise InvalidDestination(messages.sip_uri_invalid(uri))
+        plan = _plan(mode, transfer_plan)
+        if headers is not None:
+            if not isinstance(headers, t.Mapping):
+                raise InvalidDestination(messages.sip_headers_not_mapping(headers))
+            for name, value in headers.items():
                 if not isinstance(name, str) or not _SIP_TOKEN.match(name):
                     raise InvalidDestination(messages.sip_header_name_invalid(name))
                 if not isinstance(value, str) or "\r" in value or "\n" in value:
                     raise InvalidDestination(messages.sip_header_value_invalid(name))
             # A read-only copy: the destination must not change after validation.
-            object.__setattr__(self, "headers", types.MappingProxyType(dict(self.headers)))
-        object.__setattr__(self, "caller_id", _check_caller_id(self.caller_id, _default_region()))
-        _check_text(self.message, "message", limit=1000, allow_empty=True)
-        _check_mode(self.mode)
+            headers = types.MappingProxyType(dict(headers))
+        caller_id = _check_caller_id(caller_id, _default_region())
+        _check_text(message, "message", limit=1000, allow_empty=True)
+        values: dict[str, object] = {
+            "uri": uri.strip(),
+            "message": message,
+            "headers": headers,
+            "caller_id": caller_id,
+            "transfer_plan": plan,
+            "mode": plan.mode if plan is not None else None,
+            "directory_name": directory_name,
+        }
+        for attribute, setting in values.items():
+            object.__setattr__(self, attribute, setting)
 
     def __hash__(self) -> int:
         headers = tuple(sorted(self.headers.items())) if self.headers else None
-        return hash((self.uri, self.message, headers, self.caller_id, self.mode))
+        return hash((self.uri, self.message, headers, self.caller_id, self.transfer_plan))
 
     def _target(self) -> str:
         return f"SIP {phone.mask(self.uri)}"

@@ -96,8 +96,9 @@ request_rejected = _signals.signal("request-rejected")
 
 #: Sent once per transferred call when the platform reports how the transfer ended. Sender: the
 #: app. Keyword arguments: ``platform`` (name); ``call_id``; ``outcome``, one of ``"connected"``,
-#: ``"busy"``, ``"no-answer"``, ``"failed"``, ``"caller-hung-up"`` or ``"unknown"``; ``detail``
-#: (the platform's own word for it, such as Vapi's ``endedReason``).
+#: ``"busy"``, ``"no-answer"``, ``"voicemail"``, ``"failed"``, ``"cancelled"``, ``"caller-hung-up"``
+#: or ``"unknown"``; ``detail`` (the platform's own word for it, such as Vapi's ``endedReason`` or
+#: a transfer record's ``status``).
 transfer_outcome = _signals.signal("transfer-outcome")
 
 #: Sent for every verified event that is not a transfer request (status updates, reports, ...).

@@ -22,6 +22,7 @@ from ..exceptions import TransferRefused
 from ..exceptions import UnsupportedDestination
 from ..models import Destination
 from ..models import PlatformEvent
+from ..models import TransferPlan
 from ..models import TransferRequest
 from ..security import SharedSecretVerifier
 
@@ -53,9 +54,10 @@ class TransferOutcome(t.NamedTuple):
     definite: bool
 
 
-#: The outcome vocabulary shared by every platform.
+#: The outcome vocabulary shared by every platform. ``voicemail`` and ``cancelled`` come from
+#: Vapi's transfer records (``artifact.transfers[].status``).
 OUTCOMES: t.Final[frozenset[str]] = frozenset(
-    {"connected", "busy", "no-answer", "failed", "caller-hung-up", "unknown"}
+    {"connected", "busy", "no-answer", "voicemail", "failed", "cancelled", "caller-hung-up", "unknown"}
 )
 
 
@@ -219,6 +221,18 @@ class Platform(abc.ABC):
     def check(self, destination: Destination) -> None:  # noqa: B027 - accepting all is a real default
         """Raise :class:`~flask_calltransfer.UnsupportedDestination` if this platform cannot carry
         ``destination`` or one of its attributes. The default accepts everything."""
+
+    def check_blind_only(self, destination: Destination) -> None:
+        """Raise :class:`~flask_calltransfer.UnsupportedDestination` if ``destination`` asks for
+        more than a plain blind transfer: a warm mode, or any transfer-plan field. For platforms
+        that transfer blind only; the error names the mode or the plan's field.
+
+        .. versionadded:: 0.2
+        """
+        plan: TransferPlan | None = getattr(destination, "transfer_plan", None)
+        extras = plan.beyond_blind() if plan is not None else ()
+        if extras:
+            raise self.unsupported(extras[0])
 
     def render_failure(self) -> Response:
         """The answer when something unexpected broke: valid for any event of this platform."""

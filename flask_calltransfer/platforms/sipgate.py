@@ -271,8 +271,7 @@ class SipgatePlatform(Platform):
             raise self.unsupported(destination.kind, kind=True)
         if destination.extension is not None:
             raise self.unsupported("extension")
-        if destination.mode not in (None, "blind-transfer"):
-            raise self.unsupported("mode")
+        self.check_blind_only(destination)
         if destination.caller_id is not None and not _is_e164(destination.caller_id):
             raise self.unsupported("caller_id template")
 

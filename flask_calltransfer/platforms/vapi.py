@@ -31,6 +31,8 @@ from ..models import Destination
 from ..models import NumberDestination
 from ..models import PlatformEvent
 from ..models import SipDestination
+from ..models import SummaryPlan
+from ..models import TransferPlan
 from ..models import TransferRequest
 from ..schemas import FastLoader
 from ..security import ALGORITHMS
@@ -63,6 +65,43 @@ _ENDED_REASONS = {
     "call.in-progress.error-transfer-failed": "failed",
     "customer-ended-call-during-transfer": "caller-hung-up",
 }
+
+#: Vapi's ``artifact.transfers[].status`` (the SDK's ``TransferArtifactStatus``, "the terminal
+#: status of the transfer") in the shared vocabulary. The SDK does not explain ``completed``; read
+#: as a transfer that connected and has since ended, it counts as connected, and the signal's
+#: detail keeps Vapi's word.
+_TRANSFER_STATUSES = {
+    "connected": "connected",
+    "completed": "connected",
+    "no-answer": "no-answer",
+    "busy": "busy",
+    "voicemail": "voicemail",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+#: The messages that carry the call's live ``artifact`` (the SDK's ``ServerMessageTransferUpdate``,
+#: ``ServerMessageStatusUpdate`` and ``ServerMessageEndOfCallReport``).
+_ARTIFACT_EVENTS = frozenset({"transfer-update", "status-update", "end-of-call-report"})
+
+
+def _transfer_status(payload: dict[str, t.Any]) -> str | None:
+    """The status of the call's latest transfer in ``artifact.transfers``, if it has one.
+
+    The message's ``artifact`` is "a live version of call.artifact"; the call's own is read when
+    the message has none. Only the latest transfer counts: an earlier one's status is not this
+    transfer's, and a latest one without a status has not ended.
+    """
+    call = payload.get("call")
+    for artifact in (payload.get("artifact"), call.get("artifact") if isinstance(call, dict) else None):
+        if not isinstance(artifact, dict):
+            continue
+        transfers = artifact.get("transfers")
+        if isinstance(transfers, list) and transfers:
+            latest = transfers[-1]
+            status = latest.get("status") if isinstance(latest, dict) else None
+            return status if isinstance(status, str) else None
+    return None
 
 
 # Request schemas: only the fields a TransferRequest uses are validated. The artifact's message
@@ -170,8 +209,46 @@ class _DestinationSchema(Schema):
         return {key: value for key, value in data.items() if value is not None}
 
 
-def _transfer_plan(destination: NumberDestination | SipDestination) -> dict[str, str] | None:
-    return {"mode": destination.mode} if destination.mode else None
+def _context_plan(plan: TransferPlan) -> dict[str, t.Any] | None:
+    context = plan.context_engineering_plan
+    if context is None:
+        return None
+    # A number is the SDK's ContextEngineeringPlanLastNMessages, {type, maxMessages}.
+    if isinstance(context, str):
+        return {"type": context}
+    return {"type": "lastNMessages", "maxMessages": context}
+
+
+def _summary_messages(summary: SummaryPlan) -> list[dict[str, t.Any]] | None:
+    return [dict(message) for message in summary.messages] if summary.messages is not None else None
+
+
+class _SummaryPlanSchema(_DestinationSchema):
+    enabled = fields.Boolean()
+    messages = fields.Function(_summary_messages)
+    timeout_seconds = fields.Raw(data_key="timeoutSeconds")
+
+
+class _FallbackPlanSchema(_DestinationSchema):
+    message = fields.String()
+    end_call_enabled = fields.Boolean(data_key="endCallEnabled")
+
+
+class _TransferPlanSchema(_DestinationSchema):
+    """Vapi's ``TransferPlan``: every field in its camelCase name, ``None`` left out."""
+
+    mode = fields.String()
+    message = fields.String()
+    timeout = fields.Raw()
+    sip_verb = fields.String(data_key="sipVerb")
+    dial_timeout = fields.Raw(data_key="dialTimeout")
+    hold_audio_url = fields.String(data_key="holdAudioUrl")
+    transfer_complete_audio_url = fields.String(data_key="transferCompleteAudioUrl")
+    context_engineering_plan = fields.Function(_context_plan, data_key="contextEngineeringPlan")
+    twiml = fields.String()
+    summary_plan = fields.Nested(_SummaryPlanSchema, data_key="summaryPlan", allow_none=True)
+    sip_headers_in_refer_to_enabled = fields.Boolean(data_key="sipHeadersInReferToEnabled")
+    fallback_plan = fields.Nested(_FallbackPlanSchema, data_key="fallbackPlan", allow_none=True)
 
 
 class _NumberSchema(_DestinationSchema):
@@ -182,7 +259,7 @@ class _NumberSchema(_DestinationSchema):
     extension = fields.String()
     message = fields.String()
     description = fields.String()
-    transfer_plan = fields.Function(_transfer_plan, data_key="transferPlan")
+    transfer_plan = fields.Nested(_TransferPlanSchema, data_key="transferPlan", allow_none=True)
 
 
 class _SipSchema(_DestinationSchema):
@@ -193,7 +270,7 @@ class _SipSchema(_DestinationSchema):
     )
     caller_id = fields.String(data_key="callerId")
     message = fields.String()
-    transfer_plan = fields.Function(_transfer_plan, data_key="transferPlan")
+    transfer_plan = fields.Nested(_TransferPlanSchema, data_key="transferPlan", allow_none=True)
 
 
 class _AssistantSchema(_DestinationSchema):
@@ -465,8 +542,15 @@ class VapiPlatform(ToolCallPlatform):
         return json_response({"error": self.settings.refusal_message})
 
     def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
+        if event.type in _ARTIFACT_EVENTS:
+            status = _transfer_status(event.payload)
+            # A status the vocabulary does not know yet is left to the call's end to report.
+            if status is not None and status in _TRANSFER_STATUSES:
+                return TransferOutcome(_TRANSFER_STATUSES[status], status, True)
         if event.type == "transfer-update":
-            return TransferOutcome("connected", "transfer-update", True)
+            # Without a final status: Vapi sends transfer-update "whenever a transfer happens",
+            # which for a warm transfer is before anyone answered. The call's end reports it.
+            return None
         if event.type != "status-update" or event.payload.get("status") != "ended":
             return None
         reason = event.payload.get("endedReason")

@@ -205,8 +205,7 @@ class VoiceDockPlatform(ToolCallPlatform):
             target = destination.uri
         else:
             raise self.unsupported(destination.kind, kind=True)
-        if destination.mode not in (None, "blind-transfer"):
-            raise self.unsupported("mode")
+        self.check_blind_only(destination)
         return target
 
     def check(self, destination: Destination) -> None:

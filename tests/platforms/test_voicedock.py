@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import time
 import typing as t
 
@@ -427,7 +428,9 @@ def test_tools_must_be_a_list(make_app: MakeApp) -> None:
 # Static tools and the client on the extension ------------------------------------------------------
 
 
-def test_voicedock_transfer_tool_from_the_directory(transfers: CallTransfer) -> None:
+def test_voicedock_transfer_tool_from_the_directory(
+    transfers: CallTransfer, caplog: pytest.LogCaptureFixture
+) -> None:
     transfers.add_destination(
         "sales",
         NumberDestination(
@@ -438,7 +441,15 @@ def test_voicedock_transfer_tool_from_the_directory(transfers: CallTransfer) -> 
     )
     transfers.add_destination("support", NumberDestination("+31687654321"))
     transfers.add_destination("pbx", SipDestination("sip:desk@pbx.example.com"))
-    assert transfers.voicedock_transfer_tool() == {
+    # Installed without what the tool cannot carry, these would transfer differently: left out.
+    transfers.add_destination("desk", NumberDestination("+31687654322", extension="12"))
+    transfers.add_destination("warm", NumberDestination("+31687654323", mode="warm-transfer-say-summary"))
+    with caplog.at_level(logging.WARNING, logger="flask_calltransfer"):
+        tool = transfers.voicedock_transfer_tool()
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("'desk' sets extension" in text for text in warnings)
+    assert any("'warm' sets mode" in text for text in warnings)
+    assert tool == {
         "type": "transfer_call",
         "destinations": [
             {
