@@ -1,5 +1,8 @@
 """Throughput under gunicorn: the extension's app and the hand-written one, each served by
-gunicorn with 2 sync workers on loopback and loaded by wrk for a bounded time.
+gunicorn with the deployment ``make run`` uses (``example_app/gunicorn.conf.py``: gevent workers;
+the extension on the SQLite store in a temporary folder) on loopback, loaded by wrk for a bounded
+time. Every request wrk sends is a new call (the call id carries a counter), as live traffic is,
+so the extension routes each one instead of answering from its replay memory.
 
 Prints requests per second of each side and the ratio (extension / hand-written), the median of
 several alternating rounds. Needs wrk (Debian package ``wrk``; ``make bench`` installs it).
@@ -10,6 +13,7 @@ several alternating rounds. Needs wrk (Debian package ``wrk``; ``make bench`` in
 from __future__ import annotations
 
 import argparse
+import itertools
 import pathlib
 import re
 import shutil
@@ -22,6 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import apps  # noqa: E402
+from bench.overhead import MARK  # noqa: E402
 from bench.overhead import vapi_body  # noqa: E402
 from tests.servers import gunicorn  # noqa: E402
 
@@ -29,16 +34,30 @@ LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-Vapi-Secret"] = "{secret}"
 local f = io.open("{body}", "rb")
-wrk.body = f:read("*all")
+local template = f:read("*all")
 f:close()
+local threads = 0
+function setup(thread)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
+local counter = 0
+function request()
+  counter = counter + 1
+  local mark = string.format("%s%02d%07d", "{prefix}", thread_id or 0, counter)
+  local body = (template:gsub("{mark}", mark))
+  return wrk.format(nil, nil, nil, body)
+end
 """
 
 
-def requests_per_second(app: str, script: pathlib.Path, seconds: int, connections: int) -> float:
-    with gunicorn(app, env={}, workers=2) as (host, port):
+def requests_per_second(
+    app: str, warm_up: pathlib.Path, script: pathlib.Path, seconds: int, connections: int, store: str
+) -> float:
+    with gunicorn(app, env={"BENCH_STORE_URL": store}, workers=2) as (host, port):
         # A short warm-up, so both sides are measured with imported code and warm caches.
         subprocess.run(
-            ["wrk", "-t1", "-c4", "-d1s", "-s", str(script), f"http://{host}:{port}/calltransfer/vapi"],
+            ["wrk", "-t1", "-c4", "-d1s", "-s", str(warm_up), f"http://{host}:{port}/calltransfer/vapi"],
             check=True,
             capture_output=True,
         )
@@ -79,23 +98,32 @@ def main() -> None:
     workdir = pathlib.Path(tempfile.mkdtemp())
     body = workdir / "body.json"
     body.write_bytes(vapi_body(arguments.messages))
-    script = workdir / "post.lua"
-    script.write_text(LUA.format(secret=apps.VAPI_SECRET, body=body))
+    store = f"sqlite:///{workdir / 'store.sqlite3'}"
 
     sides = {"hand-written": "bench.apps:handwritten_app()", "extension": "bench.apps:extension_app()"}
     results: dict[str, list[float]] = {name: [] for name in sides}
+    runs = itertools.count()
     for _ in range(arguments.rounds):
         for name, app in sides.items():
-            results[name].append(requests_per_second(app, script, arguments.seconds, arguments.connections))
+            # Each wrk run numbers its calls afresh: a prefix per run keeps them new in the store.
+            scripts = []
+            for kind in ("W", "R"):
+                prefix = f"{kind}{next(runs):02d}"
+                scripts.append(workdir / f"{prefix}.lua")
+                lua = LUA.format(secret=apps.VAPI_SECRET, body=body, prefix=prefix, mark=MARK)
+                scripts[-1].write_text(lua)
+            rps = requests_per_second(app, *scripts, arguments.seconds, arguments.connections, store)
+            results[name].append(rps)
     hand, ours = statistics.median(results["hand-written"]), statistics.median(results["extension"])
-    print(f"Vapi transfer-destination-request, {arguments.messages} artifact messages, gunicorn 2 workers,")
+    print(f"Vapi transfer-destination-request, {arguments.messages} artifact messages,")
+    print("gunicorn as make run serves it (example_app/gunicorn.conf.py), the extension on SQLite,")
     settings = f"wrk 2 threads {arguments.connections} connections {arguments.seconds} s"
     print(f"{settings}, median of {arguments.rounds}:")
     for name, median in (("hand-written", hand), ("extension", ours)):
         rounds = ", ".join(f"{value:.0f}" for value in results[name])
         print(f"{name:<14} {median:>10.1f} requests/s   (rounds: {rounds})")
     ratio = ours / hand
-    print(f"ratio {ratio:.2f} {'meets' if ratio >= 0.8 else 'MISSES'} the target of at least 0.8")
+    print(f"ratio {ratio:.2f} {'meets' if ratio >= 0.9 else 'MISSES'} the target of at least 0.9")
 
 
 if __name__ == "__main__":
