@@ -583,7 +583,7 @@ class CallTransfer:
 
             support_desk = transfers.pool("support", ["support-anna", "support-bram"])
 
-        .. versionadded:: 0.2
+        .. versionadded:: 0.1
         """
         pool = DestinationPool(name, destinations)
         self.pools.append(pool)

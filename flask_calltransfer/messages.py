@@ -144,6 +144,13 @@ def plan_twiml_verb(verb: str, verbs: t.Iterable[str]) -> str:
     )
 
 
+def plan_twiml_not_xml(detail: str) -> str:
+    return (
+        f"The transfer plan's twiml is not well-formed XML ({detail}). Close every tag, and escape"
+        " text you put inside a verb (xml.sax.saxutils.escape) so that '<' and '&' stay text."
+    )
+
+
 def plan_summary_messages(value: object) -> str:
     return (
         "The summary plan's messages must be a list of message dicts, such as"
@@ -729,8 +736,9 @@ def allowlist_entry_invalid(entry: object) -> str:
 
 def control_url_refused(host: str, reason: str) -> str:
     return (
-        f"The control URL was not called because {reason} (host {host!r}). Add the host to"
-        " CALLTRANSFER_VAPI_CONTROL_HOSTS if Vapi really sends control URLs there."
+        f"The control URL was not called because {reason} (host {host!r}). If Vapi really sends"
+        " control URLs there, add the host name to CALLTRANSFER_VAPI_CONTROL_HOSTS, or, for an IP"
+        " address, a port or plain http, the exact origin ('http://127.0.0.1:8099')."
     )
 
 

@@ -16,6 +16,7 @@ import time
 import types
 import typing as t
 import urllib.parse
+from xml.etree import ElementTree
 
 from flask import current_app
 from flask import has_app_context
@@ -142,7 +143,6 @@ PLAN_FIELD_MODES: t.Final[t.Mapping[str, frozenset[str]]] = types.MappingProxyTy
 #: The only TwiML verbs Vapi runs in ``warm-transfer-twiml`` (``Response`` is allowed too: the
 #: reference does not say whether the instructions may come wrapped in one).
 _TWIML_VERBS = frozenset({"Play", "Say", "Gather", "Hangup", "Pause"})
-_TWIML_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9]*)")
 _TWIML_LIMIT = 4096
 
 
@@ -171,9 +171,23 @@ def _check_audio_url(value: object, field: str) -> None:
 
 def _check_twiml(value: object) -> None:
     _check_text(value, "twiml", limit=_TWIML_LIMIT, whose="transfer plan")
-    for verb in _TWIML_TAG.findall(t.cast(str, value or "")):
-        if verb not in _TWIML_VERBS and verb != "Response":
-            raise InvalidDestination(messages.plan_twiml_verb(verb, _TWIML_VERBS))
+    if value is None:
+        return
+    text = t.cast(str, value)
+    # TwiML is XML: what does not parse here fails at Vapi, mid-transfer. Declarations, entities
+    # and CDATA have no use in these few verbs, and are refused before the parser sees them.
+    if "<!" in text or "<?" in text:
+        raise InvalidDestination(messages.plan_twiml_not_xml("it has a declaration or CDATA section"))
+    wrapped = text if text.lstrip().startswith("<Response") else f"<Response>{text}</Response>"
+    try:
+        root = ElementTree.fromstring(wrapped)
+    except ElementTree.ParseError as exc:
+        raise InvalidDestination(messages.plan_twiml_not_xml(str(exc))) from None
+    for element in root.iter():
+        if element is not root and element.tag not in _TWIML_VERBS:
+            raise InvalidDestination(messages.plan_twiml_verb(element.tag, _TWIML_VERBS))
+    if root.tag != "Response":
+        raise InvalidDestination(messages.plan_twiml_verb(root.tag, _TWIML_VERBS))
 
 
 def _check_context(value: object) -> None:
@@ -194,7 +208,7 @@ def _frozen_messages(value: object) -> tuple[t.Mapping[str, t.Any], ...] | None:
             raise InvalidDestination(messages.plan_summary_messages(value))
         try:
             # A deep copy through JSON: what Vapi gets is JSON, and the plan must not change later.
-            copy = json.loads(json.dumps(dict(item)))
+            copy = json.loads(json.dumps(dict(item), allow_nan=False))
         except (TypeError, ValueError):
             raise InvalidDestination(messages.plan_summary_messages(value)) from None
         frozen.append(types.MappingProxyType(copy))
@@ -216,7 +230,7 @@ class SummaryPlan:
     :param timeout_seconds: how long Vapi waits for the summary, 1 to 60 (Vapi's default is 5).
     :raises InvalidDestination: if any argument is invalid.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     enabled: bool | None = dataclasses.field(default=None, kw_only=True)
@@ -245,7 +259,7 @@ class FallbackPlan:
         helping the caller; Vapi's default ends the call.
     :raises InvalidDestination: if any argument is invalid.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     message: str
@@ -315,7 +329,7 @@ class TransferPlan:
         modes when Vapi's transfer outcome detection is on).
     :raises InvalidDestination: if any argument is invalid or not used in ``mode``.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
 
     mode: str = _BLIND
@@ -370,7 +384,7 @@ class TransferPlan:
         for a warm mode; ``()`` for ``TransferPlan("blind-transfer")``. Platforms that transfer only
         blind refuse a destination whose plan names any.
 
-        .. versionadded:: 0.2
+        .. versionadded:: 0.1
         """
         extras = ["mode"] if self.mode != _BLIND else []
         extras.extend(
@@ -422,7 +436,7 @@ class Destination:
         +3120****451)"`` for a directory entry, ``"number +3120****451"`` otherwise. Signals'
         receivers, the transfer log, ``flask calltransfer stats`` and the dashboard use it.
 
-        .. versionadded:: 0.2
+        .. versionadded:: 0.1
         """
         target = self._target()
         return f"{self.directory_name} ({target})" if self.directory_name else target
@@ -467,8 +481,6 @@ class NumberDestination(Destination):
     :raises InvalidDestination: if any argument is invalid.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-        ``transfer_plan``.
     """
 
     kind: t.ClassVar[str] = "number"
@@ -549,6 +561,7 @@ class SipDestination(Destination):
     :param headers: SIP headers added to the transfer; names must be SIP header tokens and values
         must not contain line breaks.
     :param caller_id: the caller ID, used by Vapi only when the SIP verb is ``dial``.
+    :param description: tells the assistant's model when to choose this destination (Vapi).
     :param mode: one of Vapi's transfer-plan modes: a shorthand for
         ``transfer_plan=TransferPlan(mode)``.
     :param transfer_plan: a :class:`TransferPlan` with the mode and its details (Vapi); give
@@ -556,8 +569,6 @@ class SipDestination(Destination):
     :raises InvalidDestination: if any argument is invalid.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-        ``transfer_plan``.
     """
 
     kind: t.ClassVar[str] = "sip"
@@ -566,6 +577,7 @@ class SipDestination(Destination):
     message: str | None
     headers: t.Mapping[str, str] | None
     caller_id: str | None
+    description: str | None
     #: The plan Vapi carries the transfer out with, from ``transfer_plan=`` or ``mode=``.
     transfer_plan: TransferPlan | None
     #: The plan's mode, ``None`` without a plan. Set through ``mode=`` or ``transfer_plan=``.
@@ -579,6 +591,7 @@ class SipDestination(Destination):
         message: str | None = None,
         headers: t.Mapping[str, str] | None = None,
         caller_id: str | None = None,
+        description: str | None = None,
         mode: str | None = None,
         transfer_plan: TransferPlan | None = None,
         directory_name: str | None = None,
@@ -599,11 +612,13 @@ class SipDestination(Destination):
             headers = types.MappingProxyType(dict(headers))
         caller_id = _check_caller_id(caller_id, _default_region())
         _check_text(message, "message", limit=1000, allow_empty=True)
+        _check_text(description, "description", limit=1000)
         values: dict[str, object] = {
             "uri": uri.strip(),
             "message": message,
             "headers": headers,
             "caller_id": caller_id,
+            "description": description,
             "transfer_plan": plan,
             "mode": plan.mode if plan is not None else None,
             "directory_name": directory_name,
@@ -613,7 +628,7 @@ class SipDestination(Destination):
 
     def __hash__(self) -> int:
         headers = tuple(sorted(self.headers.items())) if self.headers else None
-        return hash((self.uri, self.message, headers, self.caller_id, self.transfer_plan))
+        return hash((self.uri, self.message, headers, self.caller_id, self.description, self.transfer_plan))
 
     def _target(self) -> str:
         return f"SIP {phone.mask(self.uri)}"
@@ -628,6 +643,7 @@ class AssistantDestination(Destination):
     :param history: how the conversation carries over, one of Vapi's ``transferMode`` values
         (``"rolling-history"``, ``"swap-system-message-in-history"``,
         ``"swap-system-message-in-history-and-remove-transfer-tool-messages"``, ``"delete-history"``).
+    :param description: tells the assistant's model when to choose this destination.
     :raises InvalidDestination: if any argument is invalid.
 
     .. versionadded:: 0.1
@@ -638,6 +654,7 @@ class AssistantDestination(Destination):
     name: str
     message: str | None = dataclasses.field(default=None, kw_only=True)
     history: str | None = dataclasses.field(default=None, kw_only=True)
+    description: str | None = dataclasses.field(default=None, kw_only=True)
     directory_name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
 
     def __post_init__(self) -> None:
@@ -645,6 +662,7 @@ class AssistantDestination(Destination):
         if self.name is None:
             raise InvalidDestination(messages.attribute_empty("name"))
         _check_text(self.message, "message", limit=1000, allow_empty=True)
+        _check_text(self.description, "description", limit=1000)
         if self.history is not None and self.history not in HISTORY_MODES:
             raise InvalidDestination(messages.history_unknown(self.history, sorted(HISTORY_MODES)))
 

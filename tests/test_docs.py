@@ -44,16 +44,18 @@ BUILDS_ON = {"testing": "quickstart"}
 SHOWN = {"console", "json", "text", "ini", "http", "toml", "shell", "sh", "bash"}
 
 
+# Every way a page or docstring can hold Python: a code block under any of its names, or a file
+# included as Python.
+PYTHON_BLOCK = re.compile(r"code-block::[ \t]*(?:python3?|py)[ \t]*$|literalinclude::", re.M)
+
+
 def _rst_pages() -> list[str]:
-    return sorted(p.stem for p in DOCS.glob("*.rst") if "code-block:: python" in p.read_text("utf-8"))
+    return sorted(p.stem for p in DOCS.glob("*.rst") if PYTHON_BLOCK.search(p.read_text("utf-8")))
 
 
 def _docstring_modules() -> list[str]:
-    return sorted(
-        str(p.relative_to(ROOT))
-        for p in PACKAGE.rglob("*.py")
-        if "code-block:: python" in p.read_text("utf-8")
-    )
+    modules = (p for p in PACKAGE.rglob("*.py") if PYTHON_BLOCK.search(p.read_text("utf-8")))
+    return sorted(str(p.relative_to(ROOT)) for p in modules)
 
 
 @pytest.fixture(scope="session")
@@ -133,8 +135,50 @@ def _is_file(block: dict[str, t.Any]) -> bool:
     return re.match(r"#\s*[\w./-]+\.\w+\s*$", block["code"].lstrip().split("\n")[0]) is not None
 
 
+def _module(path: str) -> str:
+    parts = path.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported(block: dict[str, t.Any]) -> set[str]:
+    """The modules a block imports, a file block's relative imports resolved."""
+    package = ""
+    if _is_file(block):
+        path = block["code"].lstrip().split("\n")[0].lstrip("# ").strip()
+        package = _module(path) if path.endswith("__init__.py") else _module(path).rpartition(".")[0]
+    found = set()
+    for dots, name in re.findall(r"^\s*from\s+(\.*)([\w.]*)\s+import", block["code"], re.M):
+        found.add(f"{package}.{name}".strip(".") if dots else name)
+    for names in re.findall(r"^\s*import\s+([\w., ]+)", block["code"], re.M):
+        found.update(name.strip().split(" ")[0] for name in names.split(","))
+    return found
+
+
+def _unused_files(group: list[dict[str, t.Any]]) -> list[str]:
+    """File blocks that nothing imports, runs or collects: their code would never be tried."""
+    imported = set().union(*(_imported(b) for b in group))
+    unused = []
+    for block in group:
+        if not _is_file(block):
+            continue
+        path = block["code"].lstrip().split("\n")[0].lstrip("# ").strip()
+        name = path.rsplit("/", 1)[-1]
+        # pytest collects these; gunicorn.conf.py is loaded as gunicorn loads it (run_blocks.py).
+        collected = name in ("conftest.py", "gunicorn.conf.py") or name.startswith("test_")
+        if not path.endswith(".py") or collected:
+            continue
+        module = _module(path)
+        if not any(m == module or m.startswith(module + ".") for m in imported):
+            unused.append(path)
+    return unused
+
+
 def _run(group: list[dict[str, t.Any]], tmp_path: pathlib.Path, label: str) -> None:
     assert group, f"{label} has no Python code block in the built docs."
+    unused = _unused_files(group)
+    assert not unused, f"{label} writes {unused}, which none of its blocks imports, so it never runs."
+    main = [_where(b) for b in group if re.search(r"__name__\s*==\s*['\"]__main__['\"]", b["code"])]
+    assert not main, f"Code under `if __name__ == '__main__':` is never run here: {main}"
     executed = [b["code"] for b in group if not _is_file(b)]
     report = _undefined_names("\n\n".join(executed), f"{label}.py")
     assert not report, f"{label} uses names no block defines:\n{report}"
@@ -176,8 +220,12 @@ def test_page_code_runs(page: str, blocks: list[dict[str, t.Any]], tmp_path: pat
 
 
 def _page_blocks(blocks: list[dict[str, t.Any]], page: str) -> list[dict[str, t.Any]]:
+    # A page's own blocks and the files it includes; the docstrings autodoc shows on it are run
+    # on their own, by test_docstring_code_runs.
     return [
-        b for b in blocks if b["docname"] == page and b["language"] in PYTHON and b["source"].endswith(".rst")
+        b
+        for b in blocks
+        if b["docname"] == page and b["language"] in PYTHON and ":docstring of " not in b["source"]
     ]
 
 
@@ -189,7 +237,12 @@ def test_docstring_code_runs(module: str, blocks: list[dict[str, t.Any]], tmp_pa
     for block in blocks:
         if block["language"] in PYTHON and block["source"].startswith(path + ":docstring of "):
             docstrings.setdefault(block["source"], []).append(block)
-    assert docstrings, f"No docstring of {module} with a Python code block is in the built docs."
+    written = len(PYTHON_BLOCK.findall((ROOT / module).read_text("utf-8")))
+    rendered = sum(len(group) for group in docstrings.values())
+    assert rendered == written, (
+        f"{module} has {written} Python code blocks in its docstrings, but the built docs show"
+        f" {rendered}: add the members whose examples are missing to the API reference."
+    )
     for index, (source, group) in enumerate(docstrings.items()):
         setup = {"code": DOCSTRING_SETUP, "source": "DOCSTRING_SETUP in tests/test_docs.py", "line": 1}
         _run([setup, *group], tmp_path / str(index), source.split(":docstring of ")[1])
@@ -197,8 +250,12 @@ def test_docstring_code_runs(module: str, blocks: list[dict[str, t.Any]], tmp_pa
 
 def test_readme_code_runs(tmp_path: pathlib.Path) -> None:
     text = (ROOT / "README.md").read_text("utf-8")
+    fences = list(re.finditer(r"^```([^\n]*)\n(.*?)^```", text, re.S | re.M))
+    unnamed = [m.start() for m in fences if m.group(1).strip() not in PYTHON | SHOWN]
+    assert not unnamed, "Give every README fence a language (python, console, sh, json, text)."
     group = [
-        {"code": match.group(1), "source": "README.md", "line": text.count("\n", 0, match.start()) + 2}
-        for match in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)
+        {"code": m.group(2), "source": "README.md", "line": text.count("\n", 0, m.start()) + 2}
+        for m in fences
+        if m.group(1).strip() in PYTHON
     ]
     _run(group, tmp_path, "README.md")

@@ -149,6 +149,13 @@ def test_sip_verb_and_refer_to_headers_fit_every_mode(mode: str, sip_verb: str) 
         ({"mode": TWIML, "twiml": "<Dial>+31612345678</Dial>"}, "uses <Dial>"),
         ({"mode": TWIML, "twiml": "<Say>" + "x" * 4090 + "</Say>"}, "longer than 4096 characters"),
         ({"mode": TWIML, "twiml": 5}, "twiml must be a string"),
+        # Vapi would fail these mid-transfer: they are not XML, or smuggle in what is not TwiML.
+        ({"mode": TWIML, "twiml": "<Say>unclosed"}, "not well-formed XML"),
+        ({"mode": TWIML, "twiml": "<Say:x>y</Say:x>"}, "not well-formed XML"),
+        ({"mode": TWIML, "twiml": "<Say>Tom & Jerry</Say>"}, "not well-formed XML"),
+        ({"mode": TWIML, "twiml": '<!DOCTYPE r [<!ENTITY a "b">]><Say>&a;</Say>'}, "declaration"),
+        ({"mode": TWIML, "twiml": "<Response><Dial>+31612345678</Dial></Response>"}, "uses <Dial>"),
+        ({"mode": TWIML, "twiml": "<Pause/><Redirect>x</Redirect>"}, "uses <Redirect>"),
         ({"mode": SAY_MESSAGE, "message": 5}, "transfer plan's message must be a string"),
         ({"sip_headers_in_refer_to_enabled": "yes"}, "must be True or False"),
         (
@@ -183,6 +190,9 @@ def test_twiml_with_every_allowed_verb() -> None:
         ({"messages": [1]}, "list of message dicts"),
         ({"messages": [{1: "x"}]}, "list of message dicts"),
         ({"messages": [{"role": "system", "content": object()}]}, "list of message dicts"),
+        # NaN and infinities are not JSON: Vapi could not read the reply.
+        ({"messages": [{"role": "system", "content": float("nan")}]}, "list of message dicts"),
+        ({"messages": [{"role": "system", "content": float("inf")}]}, "list of message dicts"),
     ],
 )
 def test_invalid_summary_plans(kwargs: dict[str, t.Any], match: str) -> None:

@@ -115,7 +115,8 @@ class Services:
 def json_response(body: t.Any, status: int = 200) -> Response:
     """A JSON response with the compact encoding platforms expect."""
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        # NaN and infinities are not JSON: a platform could not read the answer at all.
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
         status=status,
         mimetype="application/json",
     )
@@ -227,7 +228,7 @@ class Platform(abc.ABC):
         more than a plain blind transfer: a warm mode, or any transfer-plan field. For platforms
         that transfer blind only; the error names the mode or the plan's field.
 
-        .. versionadded:: 0.2
+        .. versionadded:: 0.1
         """
         plan: TransferPlan | None = getattr(destination, "transfer_plan", None)
         extras = plan.beyond_blind() if plan is not None else ()

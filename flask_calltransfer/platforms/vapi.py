@@ -270,6 +270,7 @@ class _SipSchema(_DestinationSchema):
     )
     caller_id = fields.String(data_key="callerId")
     message = fields.String()
+    description = fields.String()
     transfer_plan = fields.Nested(_TransferPlanSchema, data_key="transferPlan", allow_none=True)
 
 
@@ -277,6 +278,7 @@ class _AssistantSchema(_DestinationSchema):
     type = fields.Constant("assistant")
     assistant_name = fields.String(attribute="name", data_key="assistantName")
     message = fields.String()
+    description = fields.String()
     transfer_mode = fields.String(attribute="history", data_key="transferMode")
 
 
@@ -308,7 +310,9 @@ def _dump(destination: Destination) -> dict[str, t.Any]:
 
 @functools.lru_cache(maxsize=1024)
 def _reply_body(destination: Destination) -> bytes:
-    return json.dumps({"destination": _dump(destination)}, separators=(",", ":"), ensure_ascii=False).encode()
+    # allow_nan=False: NaN is not JSON, and Vapi could not read the reply at all.
+    body = {"destination": _dump(destination)}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 class VapiConversation(Conversation):

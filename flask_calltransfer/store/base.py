@@ -196,7 +196,7 @@ class Store(abc.ABC):
         The default is built on :meth:`incr`, :meth:`get` and :meth:`set` (several round trips,
         each atomic); the built-in backends do it in one atomic step.
 
-        .. versionadded:: 0.2
+        .. versionadded:: 0.1
         """
         for name, amount in counts.items():
             self.incr(f"{key}#c:{name}", amount, ttl=ttl)
@@ -209,7 +209,7 @@ class Store(abc.ABC):
     def counts(self, key: str) -> dict[str, int]:
         """Every counter under ``key``, by name; ``{}`` if there are none or they expired.
 
-        .. versionadded:: 0.2
+        .. versionadded:: 0.1
         """
         found: dict[str, int] = {}
         for slot in range(1, int(self.get(f"{key}#names") or 0) + 1):

@@ -2,8 +2,10 @@
 
 Usage: ``python run_blocks.py blocks.json``, where the file holds ``[{"code": ..., "where": ...}]``.
 A block whose first line is a comment naming a file (``# conftest.py``) is written to that file
-instead of being run. When the page writes ``test_*.py`` files, pytest runs them afterwards. A
-block that raises, or makes flask_calltransfer log an ERROR, fails the page.
+instead of being run. When the page writes ``test_*.py`` files, pytest runs them afterwards; a
+``gunicorn.conf.py`` is loaded the way gunicorn loads it, each setting validated and its logging
+configuration applied. A block that raises, or makes flask_calltransfer log an ERROR, fails the
+page.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 import pathlib
 import re
+import runpy
 import subprocess
 import sys
 import traceback
@@ -28,6 +31,19 @@ class _Errors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+def _load_gunicorn_config(path: pathlib.Path) -> None:
+    """What gunicorn does with a config file: every known setting through its validator, and the
+    logging configuration applied."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    config = Config()
+    for name, value in runpy.run_path(str(path)).items():
+        if name in config.settings:
+            config.set(name, value)
+    Logger(config)
 
 
 def main() -> int:
@@ -48,6 +64,13 @@ def main() -> int:
             path.write_text(code + "\n", encoding="utf-8")
             if path.name.startswith("test_") and path.suffix == ".py":
                 tests.append(path)
+            if path.name == "gunicorn.conf.py":
+                try:
+                    _load_gunicorn_config(path)
+                except BaseException:
+                    print(f"gunicorn refused the configuration at {where}:\n{code}\n", file=sys.stderr)
+                    traceback.print_exc()
+                    return 1
             continue
         # Files written a moment ago may be newer than the import system's directory caches.
         importlib.invalidate_caches()

@@ -138,7 +138,10 @@ def test_trunk_short_code_disables_the_e164_check(transfers: CallTransfer, vapi:
 def test_sip_with_mode_and_caller_id(transfers: CallTransfer, vapi: Vapi) -> None:
     transfers.on_request(
         lambda call: SipDestination(
-            "sips:desk@pbx.example.com;transport=tls", caller_id="+31612345678", mode="blind-transfer"
+            "sips:desk@pbx.example.com;transport=tls",
+            caller_id="+31612345678",
+            mode="blind-transfer",
+            description="The front desk's PBX",
         )
     )
     assert vapi.ask().json == {
@@ -146,6 +149,7 @@ def test_sip_with_mode_and_caller_id(transfers: CallTransfer, vapi: Vapi) -> Non
             "type": "sip",
             "sipUri": "sips:desk@pbx.example.com;transport=tls",
             "callerId": "+31612345678",
+            "description": "The front desk's PBX",
             "transferPlan": {"mode": "blind-transfer"},
         }
     }
@@ -153,13 +157,16 @@ def test_sip_with_mode_and_caller_id(transfers: CallTransfer, vapi: Vapi) -> Non
 
 def test_assistant_destination(transfers: CallTransfer, vapi: Vapi) -> None:
     transfers.on_request(
-        lambda call: AssistantDestination("Billing Assistant", message="", history="delete-history")
+        lambda call: AssistantDestination(
+            "Billing Assistant", message="", history="delete-history", description="Invoices"
+        )
     )
     assert vapi.ask().json == {
         "destination": {
             "type": "assistant",
             "assistantName": "Billing Assistant",
             "message": "",
+            "description": "Invoices",
             "transferMode": "delete-history",
         }
     }
