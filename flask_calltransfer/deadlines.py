@@ -131,7 +131,7 @@ class _Scope:
         self.timer: t.Any = None
         self.greenlet: t.Any = None
         # A process forked inside a handler inherits the scope, but not the watchdog serving it.
-        self.pid = os.getpid()
+        self.pid = _process[0]
 
     # Opening and closing ------------------------------------------------------------------------
 
@@ -249,6 +249,19 @@ def _on_alarm(signum: int, frame: object) -> None:
 
 
 _HAS_TIMER = hasattr(signal, "setitimer")
+
+# This process's id and main thread, read once per request twice over otherwise (a system call
+# and a lookup). A forked child, a gunicorn worker, reads them again: threading has already
+# made the forking thread its main thread when these callbacks run.
+_process = [os.getpid(), threading.main_thread().ident]
+
+
+def _after_fork() -> None:
+    _process[:] = [os.getpid(), threading.main_thread().ident]
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX; nothing forks elsewhere
+    os.register_at_fork(after_in_child=_after_fork)
 try:
     # The C module's getsignal skips the enum conversion signal.getsignal does: this runs per
     # request.
@@ -258,7 +271,7 @@ except ImportError:  # pragma: no cover - other Python implementations
 
 
 def _alarm_available() -> bool:
-    if not _HAS_TIMER or threading.get_ident() != threading.main_thread().ident or _alarm[0] is not None:
+    if not _HAS_TIMER or threading.get_ident() != _process[1] or _alarm[0] is not None:
         return False
     handler = _getsignal(signal.SIGALRM)
     if handler is _on_alarm:
@@ -356,7 +369,8 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
         # One deadline at a time per thread: inside another, the outer one applies. Two would
         # have to agree on every shielded section, and a timer signal can only serve one.
         return func()
-    _guard_logging()
+    if not _logging_guarded:
+        _guard_logging()
     # setitimer(0) would disarm the timer instead of firing it at once; a year is forever here.
     timeout = min(max(timeout, 1e-6), 365 * 86400.0)
     scope = _Scope(timeout, _method() if method == "auto" else "thread")
@@ -432,7 +446,7 @@ class shielded:
 
     def __enter__(self) -> None:
         scope = _current.get()
-        if scope is None or scope.closed or scope.ident != threading.get_ident() or scope.pid != os.getpid():
+        if scope is None or scope.closed or scope.ident != threading.get_ident() or scope.pid != _process[0]:
             self._scope = None
             return
         self._scope = scope

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import logging
 import time
 import types
 import typing as t
@@ -762,7 +763,8 @@ class CallTransfer:
 
     def _route_steps(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
         window = state.settings.replay_window
-        if not (window and platform.answers_replays and call.tool_call_id is None and has_request_context()):
+        remembered = platform.remembers_answers and call.tool_call_id is None
+        if not (window and remembered and has_request_context()):
             return self._route_once(app, state, platform, call)
         # A captured request sent again gets the first answer: routing it again would move pools,
         # log transfers and signal twice. A platform's own retry gets the same answer, as it should.
@@ -895,14 +897,16 @@ class CallTransfer:
                 self._state().services.store.set(
                     self._outcome_key(call.platform, call.call_id), "1", ttl=_OUTCOME_TTL
                 )
-        logger.info(
-            "Transfer %s on %s resolved to %s by %s in %.1f ms.",
-            call.call_id,
-            call.platform,
-            destination.describe(),
-            _name(handler),
-            elapsed * 1000,
-        )
+        if logger.isEnabledFor(logging.INFO):
+            # Describing the destination masks its number: work a disabled log line need not do.
+            logger.info(
+                "Transfer %s on %s resolved to %s by %s in %.1f ms.",
+                call.call_id,
+                call.platform,
+                destination.describe(),
+                _name(handler),
+                elapsed * 1000,
+            )
         signals.transfer_resolved.send(
             app, call=call, destination=destination, handler=handler, elapsed=elapsed
         )

@@ -28,6 +28,7 @@ from tests.servers import gunicorn
 
 SECRETS = {
     "vapi secret": "leak-vapi-secret-5x8q2m",
+    "vapi hmac secret": "leak-vapi-hmac-secret-7r2k9w",
     "vapi public key": "leak-vapi-public-key-7r4t",
     "voicedock secret": "leak-voicedock-secret-3k9w",
     "voicedock api key": "leak-voicedock-api-key-6p1z",
@@ -79,7 +80,10 @@ def traffic(line: Line, api: Recorder) -> None:
     for caller in ("+31655501234", "+14155550123"):
         body = testing.dumps(testing.vapi_transfer_request(text=said, caller=caller))
         assert line.post("/calltransfer/vapi", body, vapi)[0] == 200
-        assert line.post("/calltransfer/vapi", body, vapi)[0] == 200  # a replay
+        # Signed over the body, so its answer is kept in the store for replays, and scanned there.
+        signed = testing.vapi_hmac_headers(body, SECRETS["vapi hmac secret"])
+        assert line.post("/calltransfer/vapi", body, signed)[0] == 200
+        assert line.post("/calltransfer/vapi", body, signed)[0] == 200  # a replay
         for bug in ("explode", "unreachable"):
             # No department word, so the example's own rules pass it on to the buggy handlers.
             text = f"{bug}, {WORDS[1]} {WORDS[0]}"
@@ -157,6 +161,7 @@ def test_nothing_private_is_written_anywhere(api: Recorder, tmp_path: pathlib.Pa
     env = {
         "E2E_LOG_LEVEL": "DEBUG",
         "CALLTRANSFER_VAPI_SECRET": SECRETS["vapi secret"],
+        "CALLTRANSFER_VAPI_HMAC_SECRET": SECRETS["vapi hmac secret"],
         "CALLTRANSFER_VAPI_PUBLIC_KEY": SECRETS["vapi public key"],
         "CALLTRANSFER_VAPI_TOOLS": '["transferToHuman"]',
         "CALLTRANSFER_VAPI_CONTROL_HOSTS": json.dumps([api.url]),

@@ -14,6 +14,7 @@ from flask_calltransfer import DestinationPool
 from flask_calltransfer import TransferRequest
 from flask_calltransfer import testing
 from tests.conftest import TOKEN
+from tests.conftest import capture
 from tests.servers import redis_process
 
 HMAC_SECRET = "replay-hmac-secret-0123456789"
@@ -106,3 +107,18 @@ def test_the_window_can_be_switched_off(tmp_path: pathlib.Path) -> None:
     for _ in range(2):
         post(app, body, headers)
     assert len(seen) == 2
+
+
+def test_shared_secret_requests_are_not_kept(tmp_path: pathlib.Path) -> None:
+    # A shared secret travels in the clear: whoever captured a request can send new ones, so
+    # keeping answers would protect nothing and cost two store writes per request.
+    transfers = CallTransfer()
+    seen = capture(transfers, "+31612345678")
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(CALLTRANSFER_STORE_URL="memory://", CALLTRANSFER_VAPI_SECRET=TOKEN)
+    transfers.init_app(app)
+    body = testing.dumps(testing.vapi_transfer_request(text="someone please"))
+    for _ in range(2):
+        post(app, body, testing.vapi_secret_headers(TOKEN))
+    assert len(seen) == 2
+    assert not app.extensions["calltransfer"].services.store._data  # nothing kept

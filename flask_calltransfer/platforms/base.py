@@ -201,6 +201,17 @@ class Platform(abc.ABC):
         view can check them before it reads, and waits for, the body."""
         return isinstance(self.verifier, SharedSecretVerifier)
 
+    @property
+    def remembers_answers(self) -> bool:
+        """Whether this app keeps answers for replays (:attr:`answers_replays`): only when requests
+        are signed over their body. A shared secret travels in the clear, so whoever captured a
+        request holds it and can send new ones; keeping answers would cost two store writes per
+        request and protect nothing. Without verification there is nothing to protect either.
+
+        .. versionadded:: 0.1
+        """
+        return self.answers_replays and self.verifier is not None and not self.verifies_headers_only
+
     def verify(self, inbound: Inbound) -> None:
         """Raise :class:`~flask_calltransfer.RequestVerificationFailed` unless the request is authentic."""
         if self.verifier is None:

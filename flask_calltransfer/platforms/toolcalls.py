@@ -119,6 +119,11 @@ class _LocalClaims:
 
     def known(self, key: str) -> str | bool | None:
         """The reply (or ``False`` while none) of a claim this process made; ``None`` if none."""
+        if not self._claims:
+            # Nearly always: claims are made here only while the store is down. Reading a dict's
+            # size needs no lock; a claim being made at the same moment is settled by claim(),
+            # which takes the lock and looks again.
+            return None
         with self._lock:
             found = self._claims.get(self._id(key))
         if found is None or found[0] <= time.monotonic():
@@ -144,6 +149,8 @@ class _LocalClaims:
             self._claims.clear()
 
     def remember(self, key: str, reply: str) -> None:
+        if not self._claims:
+            return
         ident = self._id(key)
         with self._lock:
             if ident in self._claims:
@@ -205,12 +212,14 @@ class Ledger:
         return f"{self._platform}:{self._namespace}:{kind}:{tool_call_id}"
 
     def _claim(self, tool_call_id: str, *, wait: float) -> str | bool:
+        # The claim comes first, so a first delivery costs one round trip before routing. It
+        # outlives the reply (kept ``ttl`` from a moment later, within ``wait``) and the first
+        # delivery's deadline: while a reply can exist, so does its claim.
+        if self._store.incr(self._key("claim", tool_call_id), ttl=self._ttl + wait + 30) == 1:
+            return True
         reply = self._store.get(self._key("reply", tool_call_id))
         if reply is not None:
             return reply
-        # The claim outlives the first delivery's deadline, so a slow first delivery is not raced.
-        if self._store.incr(self._key("claim", tool_call_id), ttl=wait + 30) == 1:
-            return True
         logger.info(messages.tool_call_repeated(self._platform, tool_call_id))
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
