@@ -193,3 +193,30 @@ def sqlite_locked(path: pathlib.Path) -> t.Iterator[None]:
             holder.stdin.close()
     if holder.returncode != 0:
         raise RuntimeError(f"The process holding {path} ended with exit code {holder.returncode}.")
+
+
+def chromium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """Run headless Chromium with a throwaway profile and no network of its own (no updates,
+    sync or QUIC); ``args`` such as ``--dump-dom URL``."""
+    browser = shutil.which("chromium")
+    if browser is None:
+        raise RuntimeError("chromium is not installed. Install Debian's chromium package (.ci/run does).")
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                *args,
+            ],
+            capture_output=True,
+            timeout=timeout,
+            check=True,
+        )

@@ -7,9 +7,6 @@ import html
 import http.client
 import http.server
 import pathlib
-import shutil
-import subprocess
-import tempfile
 import threading
 import typing as t
 
@@ -22,6 +19,7 @@ from flask_calltransfer.dashboard import bar_chart
 from tests.conftest import MakeApp
 from tests.conftest import Vapi
 from tests.servers import ROOT
+from tests.servers import chromium
 from tests.servers import gunicorn
 
 TOKEN = "dashboard-token-0123"
@@ -179,31 +177,6 @@ def test_the_dashboard_needs_the_log(make_app: MakeApp) -> None:
 def test_no_dashboard_without_a_token(make_app: MakeApp) -> None:
     app, _ = make_app(CALLTRANSFER_LOG_TRANSFERS=True)
     assert app.test_client().get("/calltransfer/dashboard").status_code == 404
-
-
-def chromium(*args: str) -> subprocess.CompletedProcess[bytes]:
-    browser = shutil.which("chromium")
-    if browser is None:
-        raise RuntimeError("chromium is not installed. Install Debian's chromium package (.ci/run does).")
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run(
-            [
-                browser,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                *args,
-            ],
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
 
 
 @contextlib.contextmanager

@@ -21,14 +21,14 @@ import http.server
 import json
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import typing as t
 
 import pytest
+
+from tests.servers import chromium
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -153,32 +153,6 @@ HARNESS = """<!doctype html>
 """
 
 
-def chromium(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[bytes]:
-    browser = shutil.which("chromium")
-    if browser is None:
-        raise RuntimeError("chromium is not installed. Install Debian's chromium package (.ci/run does).")
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run(
-            [
-                browser,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                f"--user-data-dir={profile}",
-                *args,
-            ],
-            capture_output=True,
-            timeout=timeout,
-            check=True,
-        )
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     work = tmp_path_factory.mktemp("docs-html")
@@ -266,10 +240,12 @@ def render(out: pathlib.Path, names: list[str]) -> dict[int, dict[str, t.Any]]:
 
         def one(width: int) -> dict[str, t.Any]:
             dom = chromium(
+                "--hide-scrollbars",
                 "--virtual-time-budget=30000",
                 f"--window-size={width + 40},{FRAME_HEIGHT}",
                 "--dump-dom",
                 f"{base}/{HARNESS_PREFIX}{width}.html",
+                timeout=90,
             ).stdout.decode("utf-8")
             found = re.search(r'<body[^>]*\bdata-reports="([^"]*)"', dom)
             assert found, f"no page reported at {width} px:\n{dom[:2000]}"
