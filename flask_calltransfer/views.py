@@ -92,27 +92,29 @@ def _state() -> _State:
 
 def webhook(platform_name: str) -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The request itself, not its proxy: this view reads it a dozen times on every webhook.
+    req = request._get_current_object()  # type: ignore[attr-defined]
     state: _State = app.extensions["calltransfer"]
     platform = state.platforms[platform_name]
     limit = state.settings.max_body_bytes
     # One byte over the limit is let through so a streamed (chunked) body that stops exactly at
     # the cap can be told apart from one that was cut there.
-    request.max_content_length = limit + 1
-    headers = t.cast(t.Mapping[str, str], request.headers)
+    req.max_content_length = limit + 1
+    inbound = Inbound(headers=req.headers, body=b"", method=req.method, url=lambda: req.url)
     header_only = platform.verifies_headers_only
     if header_only:
         # An unsigned body need not be read, or waited for, before the token is known to be wrong.
-        platform.verify(Inbound(headers=headers, body=b"", method=request.method, url=lambda: request.url))
+        platform.verify(inbound)
     try:
         # Platforms send their bodies at once; a client that trickles one must not hold the worker.
-        body = call_with_deadline(lambda: request.get_data(cache=True), state.settings.body_timeout)
+        body = call_with_deadline(lambda: req.get_data(cache=True), state.settings.body_timeout)
     except RequestEntityTooLarge:
         body = None
     except HandlerTimeout:
         raise BodyTimeout(messages.body_too_slow(state.settings.body_timeout)) from None
     if body is None or len(body) > limit:
         raise PayloadTooLarge(messages.body_too_large(limit))
-    inbound = Inbound(headers=headers, body=body, method=request.method, url=lambda: request.url)
+    inbound.body = body
     if not header_only:
         platform.verify(inbound)
     parsed = platform.parse(decode(body, state.settings.max_json_values), inbound)
