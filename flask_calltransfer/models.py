@@ -58,6 +58,7 @@ _SIP_URI = re.compile(
 )
 _SIP_TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _EXTENSION = re.compile(r"^[0-9]{1,10}$")
+_T = t.TypeVar("_T")
 _TEMPLATE = re.compile(r"^\{\{\s*[A-Za-z0-9_.]+\s*\}\}$")
 
 
@@ -670,6 +671,23 @@ class AssistantDestination(Destination):
         return f"assistant {self.name!r}"
 
 
+class _lazy(functools.cached_property[_T]):
+    """:func:`functools.cached_property` without the lock it takes on every first access in
+    Python 3.11 (3.12 dropped it): a request's derived values are pure functions of the frozen
+    request, so two threads computing one at the same moment get equal values."""
+
+    def __get__(self, instance: object, owner: type[t.Any] | None = None) -> t.Any:
+        if instance is None:
+            return self
+        cache = instance.__dict__
+        name = t.cast(str, self.attrname)
+        try:
+            return cache[name]
+        except KeyError:
+            value = cache[name] = self.func(instance)
+            return value
+
+
 #: Anything a handler may return: a destination, a string shorthand, or ``None`` for no opinion.
 HandlerResult = Destination | str | None
 
@@ -791,27 +809,27 @@ class TransferRequest:
     def _source(self) -> Conversation:
         return t.cast(Conversation, self.__dict__["_conversation"])
 
-    @functools.cached_property
+    @_lazy
     def caller(self) -> str | None:
         """Who placed the call: E.164 when it parses, else the raw string, else ``None``."""
         return phone.to_e164_or_raw(self.__dict__["_caller"], self.__dict__["_region"])
 
-    @functools.cached_property
+    @_lazy
     def called(self) -> str | None:
         """The number that was called: E.164 when it parses, else the raw string, else ``None``."""
         return phone.to_e164_or_raw(self.__dict__["_called"], self.__dict__["_region"])
 
-    @functools.cached_property
+    @_lazy
     def text(self) -> str:
         """The caller's latest utterance, ``""`` when there is none."""
         return self._source().text()
 
-    @functools.cached_property
+    @_lazy
     def transcript(self) -> str:
         """The conversation so far as one string, ``""`` when the platform sends none."""
         return self._source().transcript()
 
-    @functools.cached_property
+    @_lazy
     def messages(self) -> list[dict[str, str]]:
         """The conversation as ``{"role", "content"}`` dicts, roles ``user``, ``assistant``,
         ``system`` and ``tool``."""
