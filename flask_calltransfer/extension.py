@@ -225,13 +225,13 @@ def _exempt_from_csrf(app: Flask, blueprints: t.Sequence[Blueprint]) -> None:
     if exempt():
         return
     # CSRFProtect may be set up after this extension: its check then runs after this hook, which
-    # exempts the blueprints on the first request that finds it.
-    done = False
-
+    # exempts the blueprints on the first request. Extensions are set up before an app serves, so
+    # the hook then takes itself out and costs the app's later requests nothing. A new list, not
+    # a removal: Flask is iterating over the old one right now.
     def exempt_once() -> None:
-        nonlocal done
-        if not done:
-            done = exempt()
+        exempt()
+        hooks = app.before_request_funcs.get(None, [])
+        app.before_request_funcs[None] = [hook for hook in hooks if hook is not exempt_once]
 
     app.before_request(exempt_once)
 

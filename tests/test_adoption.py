@@ -14,6 +14,7 @@ import textwrap
 
 import pytest
 from flask import Flask
+from flask import request
 
 from flask_calltransfer import CallTransfer
 from flask_calltransfer import NumberDestination
@@ -353,6 +354,25 @@ def test_flask_wtf_csrf_does_not_block_the_webhooks(order: str) -> None:
     assert response.status_code == 200 and response.json["destination"]["number"] == "+31207948450"
     sign_in = client.post("/calltransfer/dashboard/sign-in", data={"token": "adoption-dashboard-token"})
     assert sign_in.status_code == 303
+
+
+def test_the_csrf_hook_leaves_after_the_first_request_and_skips_no_other_hook() -> None:
+    app = Flask(__name__)
+    app.config.update(CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_STORE_URL="memory://")
+    CallTransfer(app)
+    seen: list[str] = []
+    # Registered after the extension's hook: the first request must run it all the same.
+    app.before_request(lambda: seen.append(request.path) and None)
+
+    @app.get("/")
+    def index() -> str:
+        return "home"
+
+    client = app.test_client()
+    assert client.get("/").status_code == 200 and client.get("/").status_code == 200
+    assert seen == ["/", "/"]
+    # Without Flask-WTF's CSRFProtect there is nothing to exempt: no hook is left to run.
+    assert len(app.before_request_funcs[None]) == 1
 
 
 def test_directory_names_reach_signals_stats_and_logs(caplog: pytest.LogCaptureFixture) -> None:
