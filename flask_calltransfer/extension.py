@@ -224,6 +224,7 @@ def _exempt_from_csrf(app: Flask, blueprints: t.Sequence[Blueprint]) -> None:
 
     if exempt():
         return
+
     # CSRFProtect may be set up after this extension: its check then runs after this hook, which
     # exempts the blueprints on the first request. Extensions are set up before an app serves, so
     # the hook then takes itself out and costs the app's later requests nothing. A new list, not

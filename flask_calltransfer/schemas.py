@@ -61,6 +61,29 @@ def _field_step(field: fields.Field[t.Any], name: str) -> Step:
     return step
 
 
+def _any_dict(value: t.Any) -> t.Any:
+    # What fields.Dict() without key or value fields loads: a copy of the dict.
+    return dict(value) if type(value) is dict else _UNSURE
+
+
+def _raw_list(value: t.Any) -> t.Any:
+    # What fields.List(fields.Raw()) loads: a copy of the list; a None item is marshmallow's to
+    # refuse ("Field may not be null").
+    return list(value) if type(value) is list and None not in value else _UNSURE
+
+
+def _container_step(field: fields.Field[t.Any]) -> Step | None:
+    """A fast step for a plain dict or list of anything, or ``None`` for marshmallow's own."""
+    if field.validators:
+        return None
+    if type(field) is fields.Dict and field.key_field is None and field.value_field is None:
+        return _any_dict
+    inner = getattr(field, "inner", None)
+    if type(field) is fields.List and type(inner) is fields.Raw and not inner.validators:
+        return None if inner.allow_none else _raw_list
+    return None
+
+
 def _plan(schema: Schema) -> list[tuple[str, str, bool, bool, Step]] | None:
     """``(data key, attribute, required, allow_none, step)`` per field, or ``None`` when the
     schema uses something the plan does not model (hooks, defaults, other ``unknown`` modes)."""
@@ -79,7 +102,7 @@ def _plan(schema: Schema) -> list[tuple[str, str, bool, bool, Step]] | None:
                 return None
             step = nested.check
         else:
-            step = _field_step(field, attribute)
+            step = _container_step(field) or _field_step(field, attribute)
         plan.append((field.data_key or attribute, attribute, field.required, field.allow_none, step))
     return plan
 

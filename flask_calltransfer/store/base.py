@@ -80,6 +80,19 @@ def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.An
     return run
 
 
+class _Trying:
+    """The context manager of :meth:`Store.trying`: a class, as it runs on every tool call and
+    sipgate utterance, where a generator-based one costs several times as much."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _trying.set(True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _trying.reset(self._token)
+
+
 @contextlib.contextmanager
 def bookkeeping(what: str) -> t.Iterator[None]:
     """Run store bookkeeping that must never change a caller's answer: a store outage is logged
@@ -135,19 +148,14 @@ class Store(abc.ABC):
             counts = self.__dict__["_faults"] = collections.Counter()
         return counts
 
-    @contextlib.contextmanager
-    def trying(self) -> t.Iterator[None]:
+    def trying(self) -> t.ContextManager[None]:
         """Operations in this block try the store even while the breaker is open (each still within
         the store's timeout), for state a transfer cannot do without.
 
         Another worker's failure, or this one's a moment ago, must not lose a caller's announced
         transfer when the store answers again.
         """
-        token = _trying.set(True)
-        try:
-            yield
-        finally:
-            _trying.reset(token)
+        return _Trying()
 
     @property
     def available(self) -> bool:
