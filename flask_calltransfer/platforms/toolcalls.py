@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import hashlib
 import json
 import threading
@@ -265,8 +266,10 @@ class ToolCallPlatform(Platform):
     #: The tool names whose calls are transfer requests.
     tools: frozenset[str] = frozenset()
 
-    @property
+    @functools.cached_property
     def ledger(self) -> Ledger:
+        """The exactly-once ledger of this platform's tool calls, in the app's store (which an
+        app keeps for its life)."""
         return Ledger(self.store, self.name)
 
     def owed(self, item: TransferRequest | PlatformEvent) -> Response | None:
