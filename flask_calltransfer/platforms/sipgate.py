@@ -307,7 +307,7 @@ class SipgatePlatform(Platform):
             return self.speak(call, outcome.reason)
         if isinstance(outcome, DeliveryFailed):
             return self.speak(call, self.settings.refusal_message)
-        self.check(outcome)
+        # transfer_action checks first what sipgate can carry.
         action = self.transfer_action(call, t.cast(NumberDestination, outcome))
         if self.announce and outcome.message:
             caller = _session_caller(call)
