@@ -226,9 +226,10 @@ def _exempt_from_csrf(app: Flask, blueprints: t.Sequence[Blueprint]) -> None:
         return
 
     # CSRFProtect may be set up after this extension: its check then runs after this hook, which
-    # exempts the blueprints on the first request. Extensions are set up before an app serves, so
-    # the hook then takes itself out and costs the app's later requests nothing. A new list, not
-    # a removal: Flask is iterating over the old one right now.
+    # exempts the blueprints on the first request. Flask refuses any setup (CSRFProtect's
+    # init_app included) once an app has served a request, so the hook then takes itself out and
+    # costs the app's later requests nothing. A new list, not a removal: Flask is iterating over
+    # the old one right now.
     def exempt_once() -> None:
         exempt()
         hooks = app.before_request_funcs.get(None, [])
