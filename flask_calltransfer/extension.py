@@ -49,6 +49,7 @@ from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
 from .platforms.base import Services
 from .platforms.toolcalls import Ledger
+from .platforms.voicedock import number_attributes_not_carried
 from .routing import DestinationPool
 from .store import DEFAULT_URL
 from .store import MemoryStore
@@ -647,12 +648,7 @@ class CallTransfer:
             if not isinstance(destination, NumberDestination):
                 logger.info(messages.tool_destination_skipped(name, destination.kind))
                 continue
-            plan = destination.transfer_plan
-            unsupported = [
-                attribute
-                for attribute in ("caller_id", "caller_id_name", "extension")
-                if getattr(destination, attribute) is not None
-            ] + list(plan.beyond_blind() if plan is not None else ())
+            unsupported = number_attributes_not_carried(destination)
             if unsupported:
                 logger.warning(messages.tool_destination_cannot_carry(name, unsupported))
                 continue

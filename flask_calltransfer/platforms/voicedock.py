@@ -77,6 +77,16 @@ class _Envelope(_Schema):
 _ENVELOPE = FastLoader(_Envelope())
 
 
+def number_attributes_not_carried(destination: NumberDestination) -> list[str]:
+    """What a number destination sets that VoiceDock carries neither through its Call Control
+    API nor in its ``transfer_call`` tool: a caller ID, its name, an extension, and a transfer
+    plan beyond a blind transfer (named as :meth:`~flask_calltransfer.TransferPlan.beyond_blind` names it)."""
+    plan = destination.transfer_plan
+    names = ("caller_id", "caller_id_name", "extension")
+    found = [name for name in names if getattr(destination, name) is not None]
+    return found + list(plan.beyond_blind() if plan is not None else ())
+
+
 def _camel_case(message: t.Mapping[str, t.Any]) -> bool:
     """Whether a tool-calls message has the older (Flireo) pages' camelCase shape."""
     return message.get("tool_call_list") is None and isinstance(message.get("toolCallList"), list)
@@ -193,20 +203,18 @@ class VoiceDockPlatform(ToolCallPlatform):
         if isinstance(destination, NumberDestination):
             if not destination.e164:
                 raise self.unsupported("non-E.164 number")
-            for attribute in ("caller_id", "caller_id_name", "extension"):
-                if getattr(destination, attribute) is not None:
-                    raise self.unsupported(attribute)
-            target = destination.number
-        elif isinstance(destination, SipDestination):
+            found = number_attributes_not_carried(destination)
+            if found:
+                raise self.unsupported(found[0])
+            return destination.number
+        if isinstance(destination, SipDestination):
             if destination.headers:
                 raise self.unsupported("SIP headers")
             if destination.caller_id is not None:
                 raise self.unsupported("caller_id")
-            target = destination.uri
-        else:
-            raise self.unsupported(destination.kind, kind=True)
-        self.check_blind_only(destination)
-        return target
+            self.check_blind_only(destination)
+            return destination.uri
+        raise self.unsupported(destination.kind, kind=True)
 
     def check(self, destination: Destination) -> None:
         self.control_destination(destination)
