@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import pathlib
 import shutil
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import typing as t
 
@@ -220,3 +222,17 @@ def chromium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[by
             timeout=timeout,
             check=True,
         )
+
+
+@contextlib.contextmanager
+def http_server(handler: type[http.server.BaseHTTPRequestHandler]) -> t.Iterator[str]:
+    """Serve ``handler`` on a free loopback port in a background thread; yields the base URL,
+    without a trailing slash."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -7,7 +7,6 @@ import html
 import http.client
 import http.server
 import pathlib
-import threading
 import typing as t
 
 import pytest
@@ -21,6 +20,7 @@ from tests.conftest import Vapi
 from tests.servers import ROOT
 from tests.servers import chromium
 from tests.servers import gunicorn
+from tests.servers import http_server
 
 TOKEN = "dashboard-token-0123"
 SCREENSHOT = ROOT / "build" / "dashboard.png"
@@ -199,14 +199,8 @@ def sign_in_launcher(action: str) -> t.Iterator[str]:
         def log_message(self, format: str, *args: t.Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Launcher)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Launcher) as base:
+        yield base + "/"
 
 
 def test_a_real_browser_renders_the_charts(tmp_path: pathlib.Path) -> None:

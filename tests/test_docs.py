@@ -19,6 +19,8 @@ import typing as t
 
 import pytest
 
+from tests.docs_support.run_blocks import FILE_BLOCK
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SUPPORT = pathlib.Path(__file__).resolve().parent / "docs_support"
@@ -130,9 +132,12 @@ def _undefined_names(code: str, name: str) -> str:
     return "" if result.returncode == 0 else result.stdout
 
 
-def _is_file(block: dict[str, t.Any]) -> bool:
-    """A block whose first line is a comment naming a file is that file's content."""
-    return re.match(r"#\s*[\w./-]+\.\w+\s*$", block["code"].lstrip().split("\n")[0]) is not None
+def _file_path(block: dict[str, t.Any]) -> str | None:
+    """The file a block is the content of (its first line a comment naming it), read exactly as
+    run_blocks.py reads it, or ``None`` for a block that is run."""
+    code = block["code"].lstrip()
+    named = FILE_BLOCK.fullmatch(code.splitlines()[0]) if code else None
+    return named.group(1) if named else None
 
 
 def _module(path: str) -> str:
@@ -143,8 +148,8 @@ def _module(path: str) -> str:
 def _imported(block: dict[str, t.Any]) -> set[str]:
     """The modules a block imports, a file block's relative imports resolved."""
     package = ""
-    if _is_file(block):
-        path = block["code"].lstrip().split("\n")[0].lstrip("# ").strip()
+    path = _file_path(block)
+    if path is not None:
         package = _module(path) if path.endswith("__init__.py") else _module(path).rpartition(".")[0]
     found = set()
     for dots, name in re.findall(r"^\s*from\s+(\.*)([\w.]*)\s+import", block["code"], re.M):
@@ -159,9 +164,9 @@ def _unused_files(group: list[dict[str, t.Any]]) -> list[str]:
     imported = set().union(*(_imported(b) for b in group))
     unused = []
     for block in group:
-        if not _is_file(block):
+        path = _file_path(block)
+        if path is None:
             continue
-        path = block["code"].lstrip().split("\n")[0].lstrip("# ").strip()
         name = path.rsplit("/", 1)[-1]
         # pytest collects these; gunicorn.conf.py is loaded as gunicorn loads it (run_blocks.py).
         collected = name in ("conftest.py", "gunicorn.conf.py") or name.startswith("test_")
@@ -179,12 +184,13 @@ def _run(group: list[dict[str, t.Any]], tmp_path: pathlib.Path, label: str) -> N
     assert not unused, f"{label} writes {unused}, which none of its blocks imports, so it never runs."
     main = [_where(b) for b in group if re.search(r"__name__\s*==\s*['\"]__main__['\"]", b["code"])]
     assert not main, f"Code under `if __name__ == '__main__':` is never run here: {main}"
-    executed = [b["code"] for b in group if not _is_file(b)]
+    executed = [b["code"] for b in group if _file_path(b) is None]
     report = _undefined_names("\n\n".join(executed), f"{label}.py")
     assert not report, f"{label} uses names no block defines:\n{report}"
     for block in group:
-        if block["code"] not in executed:
-            report = _undefined_names(block["code"], block["code"].split("\n")[0].lstrip("# ").strip())
+        path = _file_path(block)
+        if path is not None:
+            report = _undefined_names(block["code"], path)
             assert not report, f"{_where(block)} uses names it never defines:\n{report}"
     tmp_path.mkdir(parents=True, exist_ok=True)
     spec = tmp_path / "blocks.json"
@@ -215,7 +221,7 @@ def test_every_literal_block_names_its_language(blocks: list[dict[str, t.Any]]) 
 def test_page_code_runs(page: str, blocks: list[dict[str, t.Any]], tmp_path: pathlib.Path) -> None:
     group = _page_blocks(blocks, page)
     if page in BUILDS_ON:
-        group = [b for b in _page_blocks(blocks, BUILDS_ON[page]) if _is_file(b)] + group
+        group = [b for b in _page_blocks(blocks, BUILDS_ON[page]) if _file_path(b) is not None] + group
     _run(group, tmp_path, f"docs/{page}.rst")
 
 

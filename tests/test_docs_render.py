@@ -23,12 +23,12 @@ import pathlib
 import re
 import subprocess
 import sys
-import threading
 import typing as t
 
 import pytest
 
 from tests.servers import chromium
+from tests.servers import http_server
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -202,14 +202,8 @@ def serve(directory: pathlib.Path) -> t.Iterator[str]:
         def log_message(self, format: str, *args: t.Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as base:
+        yield base
 
 
 def instrument(out: pathlib.Path, names: list[str]) -> None:
