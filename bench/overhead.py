@@ -1,14 +1,17 @@
 """In-process overhead: the extension's route against a hand-written Flask route doing the same job.
 
-Both apps run in this process and are called through WSGI, alternating in short rounds; each
-figure is the median over the rounds, in microseconds per request, and the ratio is the median of
-the rounds' ratios. Every request is a new one (its own call, session or tool call id, and for
-VoiceDock its own signature), built before its clock starts: a repeated body would be answered
-from the extension's replay memory and measure that instead of routing. Vapi is measured with 0,
-20, 200 and 2000 artifact messages, then a sipgate ``user_speak`` and a VoiceDock tool call (its
-call-control request is recorded, not sent, on both sides).
+Both apps run in this process and are called through WSGI, one request each in turn, so drift in
+the machine's speed and the caches' state hit both alike. A round is a few hundred such pairs;
+each figure is the median over the rounds, in microseconds per request, and the ratio is the
+median of the rounds' ratios. Every request is a new one (its own call, session or tool call id,
+and for VoiceDock its own signature), built before its clock starts: a repeated body would be
+answered from the extension's replay memory and measure that instead of routing. Vapi is
+measured with 0, 20, 200 and 2000 artifact messages, then a sipgate ``user_speak`` and a
+VoiceDock tool call. The VoiceDock call-control request is left out on both sides: the
+extension's is recorded instead of sent, and the record is dropped after each request, outside
+the timing, so a growing list of recorded calls does not slow the garbage collector down.
 
-    python bench/overhead.py [--rounds 25] [--seconds 0.1]
+    python bench/overhead.py [--rounds 40] [--pairs 300]
 """
 
 from __future__ import annotations
@@ -118,17 +121,25 @@ def call(app: t.Any, env: dict[str, t.Any], body: bytes) -> bytes:
     return data
 
 
-def per_request(app: t.Any, make: t.Callable[[], Request], seconds: float) -> float:
-    """Microseconds per request, over as many new requests as fit in ``seconds`` (at least 5);
-    building each request is not timed."""
-    count, spent = 0, 0.0
-    while spent < seconds or count < 5:
-        env, body = make()
-        started = time.perf_counter()
-        call(app, env, body)
-        spent += time.perf_counter() - started
-        count += 1
-    return spent / count * 1e6
+def paired_round(
+    extension: t.Any, handwritten: t.Any, make: t.Callable[[], Request], pairs: int, recorded: list[t.Any]
+) -> tuple[float, float]:
+    """Microseconds per request of each app over ``pairs`` new requests each, called in turn;
+    building the requests and dropping the recorded deliveries is not timed."""
+    ours_requests = [make() for _ in range(pairs)]
+    theirs_requests = [make() for _ in range(pairs)]
+    ours = theirs = 0.0
+    clock = time.perf_counter
+    for (ours_env, ours_body), (theirs_env, theirs_body) in zip(ours_requests, theirs_requests, strict=True):
+        started = clock()
+        call(handwritten, theirs_env, theirs_body)
+        middle = clock()
+        call(extension, ours_env, ours_body)
+        ended = clock()
+        theirs += middle - started
+        ours += ended - middle
+        recorded.clear()
+    return ours / pairs * 1e6, theirs / pairs * 1e6
 
 
 def sdk_validation(body: bytes, seconds: float) -> float | None:
@@ -162,8 +173,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=25)
-    parser.add_argument("--seconds", type=float, default=0.1, help="time per side per round")
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--pairs", type=int, default=300, help="most requests per app and round")
     arguments = parser.parse_args()
 
     extension, handwritten = apps.extension_app(), apps.handwritten_app()
@@ -173,7 +184,7 @@ def main() -> None:
     cases.append(("sipgate user_speak", sipgate_requests(), None, 1.25))
     cases.append(("voicedock tool call", voicedock_requests(), None, 1.25))
 
-    with dry_run():
+    with dry_run() as recorded:
         # Same answer from both sides before timing anything.
         for name, make, _, _ in cases:
             env, body = make()
@@ -183,6 +194,7 @@ def main() -> None:
             for _ in range(200):
                 call(extension, *make())
                 call(handwritten, *make())
+            recorded.clear()
 
         print(
             f"{'case':<24} {'bytes':>9} {'hand-written µs':>16} {'extension µs':>13} {'ratio':>6}"
@@ -191,16 +203,17 @@ def main() -> None:
         results = []
         for name, make, size, target in cases:
             ours_times, theirs_times, ratios = [], [], []
-            # Many short alternating rounds: drift in the machine's speed hits both sides alike.
+            # Large payloads take fewer pairs a round: about a tenth of a second of them each.
+            sample = paired_round(extension, handwritten, make, 10, recorded)
+            pairs = max(10, min(arguments.pairs, int(0.1 / (sum(sample) * 1e-6))))
             for _ in range(arguments.rounds):
-                theirs = per_request(handwritten, make, arguments.seconds)
-                ours = per_request(extension, make, arguments.seconds)
+                ours, theirs = paired_round(extension, handwritten, make, pairs, recorded)
                 theirs_times.append(theirs)
                 ours_times.append(ours)
                 ratios.append(ours / theirs)
             ours, theirs, ratio = (statistics.median(v) for v in (ours_times, theirs_times, ratios))
             body = make()[1]
-            sdk = sdk_validation(body, arguments.seconds * 3) if size is not None else None
+            sdk = sdk_validation(body, 0.3) if size is not None else None
             results.append((name, ratio, target))
             if sdk is not None:
                 sdk_text = f"{sdk:16.1f}"

@@ -74,6 +74,11 @@ _current: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar(
 #: request thread to close or shield) owns the scope's interruption: a dict pop is atomic.
 _active: dict[int, _Scope] = {}
 _tokens = itertools.count()
+# Module globals, not attribute lookups: these run several times on every webhook.
+_get_ident = threading.get_ident
+_monotonic = time.monotonic
+#: setitimer(0) would disarm the timer instead of firing it at once; a year is forever here.
+_FOREVER = 365 * 86400.0
 
 # Two prototypes of one C function: a NULL exception (the second) cancels one that is scheduled
 # for the thread and not yet raised.
@@ -110,11 +115,11 @@ class _Scope:
         "pid",
     )
 
-    def __init__(self, timeout: float, method: str) -> None:
+    def __init__(self, timeout: float, method: str, ident: int) -> None:
         self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
+        self.deadline = _monotonic() + timeout
         self.method = method
-        self.ident = threading.get_ident()
+        self.ident = ident
         self.token = -1
         #: Nesting depth of shielded sections.
         self.depth = 0
@@ -270,8 +275,8 @@ except ImportError:  # pragma: no cover - other Python implementations
     _getsignal = signal.getsignal
 
 
-def _alarm_available() -> bool:
-    if not _HAS_TIMER or threading.get_ident() != _process[1] or _alarm[0] is not None:
+def _alarm_available(ident: int) -> bool:
+    if not _HAS_TIMER or ident != _process[1] or _alarm[0] is not None:
         return False
     handler = _getsignal(signal.SIGALRM)
     if handler is _on_alarm:
@@ -289,10 +294,10 @@ def _gevent_patched() -> bool:
     return monkey is not None and bool(monkey.is_module_patched("threading"))
 
 
-def _method() -> str:
+def _method(ident: int) -> str:
     if _gevent_patched():
         return "gevent"
-    if _alarm_available():
+    if _alarm_available(ident):
         return "alarm"
     return "thread"
 
@@ -364,16 +369,19 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
     """
     if timeout is None:
         return func()
+    ident = _get_ident()
     outer = _current.get()
-    if outer is not None and not outer.closed and outer.ident == threading.get_ident():
+    if outer is not None and not outer.closed and outer.ident == ident:
         # One deadline at a time per thread: inside another, the outer one applies. Two would
         # have to agree on every shielded section, and a timer signal can only serve one.
         return func()
     if not _logging_guarded:
         _guard_logging()
-    # setitimer(0) would disarm the timer instead of firing it at once; a year is forever here.
-    timeout = min(max(timeout, 1e-6), 365 * 86400.0)
-    scope = _Scope(timeout, _method() if method == "auto" else "thread")
+    if timeout < 1e-6:
+        timeout = 1e-6
+    elif timeout > _FOREVER:
+        timeout = _FOREVER
+    scope = _Scope(timeout, _method(ident) if method == "auto" else "thread", ident)
     reset = _current.set(scope)
     try:
         # Everything from opening to closing sits inside this try: the one exception a deadline
@@ -390,7 +398,7 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
         _current.reset(reset)
     # A late answer is never used, even where nothing could interrupt the handler (C code, a
     # greenlet that never yields).
-    if scope.fired or scope.raised or time.monotonic() >= scope.deadline:
+    if scope.fired or scope.raised or _monotonic() >= scope.deadline:
         raise HandlerTimeout(timeout)
     return result
 
@@ -446,7 +454,7 @@ class shielded:
 
     def __enter__(self) -> None:
         scope = _current.get()
-        if scope is None or scope.closed or scope.ident != threading.get_ident() or scope.pid != _process[0]:
+        if scope is None or scope.closed or scope.ident != _get_ident() or scope.pid != _process[0]:
             self._scope = None
             return
         self._scope = scope

@@ -129,7 +129,10 @@ class HmacVerifier:
         clock: t.Callable[[], float] = time.time,
     ) -> None:
         self._secrets = tuple(s.encode() for s in secrets)
-        self._digest = getattr(hashlib, algorithm)
+        # An unknown name fails here, at init_app, not at the first request.
+        getattr(hashlib, algorithm)
+        # By name: hmac.digest then computes it in one call into OpenSSL.
+        self._digest = algorithm
         self._signature_header = signature_header
         self._timestamp_header = timestamp_header
         self._format = payload_format
@@ -186,7 +189,7 @@ class HmacVerifier:
             raise RequestVerificationFailed(messages.signature_mismatch(self._signature_header))
         url = request.url if "url" in self._uses else ""
         message = self.signed_bytes(request.body, timestamp=timestamp, method=request.method, url=url)
-        expected = (hmac.new(secret, message, self._digest).digest() for secret in self._secrets)
+        expected = [hmac.digest(secret, message, self._digest) for secret in self._secrets]
         if not matches_any(sent, expected):
             raise RequestVerificationFailed(messages.signature_mismatch(self._signature_header))
 

@@ -185,17 +185,18 @@ class Ledger:
             first delivery if this one repeats it; ``False`` if the first delivery gave no reply
             within ``wait`` seconds.
         """
+        key = self._key("claim", tool_call_id)
         # Claimed here while the store was down: the store knows nothing of it, this worker does.
-        local = _local_claims.known(self._key("claim", tool_call_id))
+        local = _local_claims.known(key)
         if local is not None:
             return local
         try:
             # Worth a try even right after a failure: a claim missed here may transfer twice.
             with self._store.trying():
-                return self._claim(tool_call_id, wait=wait)
+                return self._claim(key, tool_call_id, wait=wait)
         except StoreUnavailable as exc:
             logger.warning(messages.tool_call_claimed_locally(self._platform, tool_call_id, str(exc)))
-            return _local_claims.claim(self._key("claim", tool_call_id))
+            return _local_claims.claim(key)
 
     def remember(self, tool_call_id: str, response: Response) -> Response:
         """Keep the reply to a tool call for later deliveries of it; returns the response."""
@@ -212,11 +213,11 @@ class Ledger:
     def _key(self, kind: str, tool_call_id: str) -> str:
         return f"{self._platform}:{self._namespace}:{kind}:{tool_call_id}"
 
-    def _claim(self, tool_call_id: str, *, wait: float) -> str | bool:
+    def _claim(self, key: str, tool_call_id: str, *, wait: float) -> str | bool:
         # The claim comes first, so a first delivery costs one round trip before routing. It
         # outlives the reply (kept ``ttl`` from a moment later, within ``wait``) and the first
         # delivery's deadline: while a reply can exist, so does its claim.
-        if self._store.incr(self._key("claim", tool_call_id), ttl=self._ttl + wait + 30) == 1:
+        if self._store.incr(key, ttl=self._ttl + wait + 30) == 1:
             return True
         reply = self._store.get(self._key("reply", tool_call_id))
         if reply is not None:

@@ -8,7 +8,6 @@ object in camelCase: ``{"destination": {...}}`` or ``{"error": "..."}``.
 from __future__ import annotations
 
 import functools
-import json
 import typing as t
 
 from flask import Response
@@ -46,6 +45,7 @@ from ..security import placeholders
 from .base import Inbound
 from .base import Outcome
 from .base import TransferOutcome
+from .base import compact_json
 from .base import json_response
 from .toolcalls import TOOL_CALLS_EVENT
 from .toolcalls import ToolCallPlatform
@@ -310,9 +310,8 @@ def _dump(destination: Destination) -> dict[str, t.Any]:
 
 @functools.lru_cache(maxsize=1024)
 def _reply_body(destination: Destination) -> bytes:
-    # allow_nan=False: NaN is not JSON, and Vapi could not read the reply at all.
-    body = {"destination": _dump(destination)}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    # NaN is refused: Vapi could not read the reply at all.
+    return compact_json({"destination": _dump(destination)}).encode()
 
 
 class VapiConversation(Conversation):
@@ -508,7 +507,7 @@ class VapiPlatform(ToolCallPlatform):
         if isinstance(outcome, DeliveryFailed):
             return json_response({"error": self.settings.refusal_message})
         self.check(outcome)
-        return Response(_reply_body(outcome), mimetype="application/json")
+        return Response(_reply_body(outcome), content_type="application/json")
 
     def check_delivery(self, destination: Destination) -> None:
         # Live call control carries number and SIP destinations only; replies also carry assistants.

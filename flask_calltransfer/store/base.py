@@ -50,8 +50,9 @@ def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.An
     @functools.wraps(operation)
     def run(self: Store, *args: t.Any, **kwargs: t.Any) -> t.Any:
         breaker = self._breaker
-        started = time.monotonic()
         open_until = breaker.get(kind, 0.0)
+        # A breaker that was never opened, or has closed again, needs no clock: nearly always.
+        started = time.monotonic() if open_until else 0.0
         if started < open_until and not _trying.get():
             self._count("skipped: " + name)
             raise StoreUnavailable(messages.store_circuit_open(repr(self), open_until - started))
@@ -70,8 +71,9 @@ def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.An
                 # caller still degrades, but the store stays in use for everything else.
                 self._count("error: " + name)
                 raise StoreUnavailable(messages.store_failed(repr(self), name, exc)) from exc
-        # Only a success that started after the breaker opened says the store is back.
-        if breaker.get(kind, 0.0) and breaker.get(kind + " opened", 0.0) < started:
+        # Only a success that started after the breaker opened says the store is back; one that
+        # started while it was closed has nothing to report, even if another thread opened it since.
+        if open_until and breaker.get(kind, 0.0) and breaker.get(kind + " opened", 0.0) < started:
             breaker[kind] = 0.0
             logger.info(messages.store_recovered(repr(self)))
         return result
