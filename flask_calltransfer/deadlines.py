@@ -295,7 +295,8 @@ def _gevent_patched() -> bool:
 
 
 def _method(ident: int) -> str:
-    if _gevent_patched():
+    # gevent.monkey is imported only where gevent may patch: elsewhere one dict lookup decides.
+    if "gevent.monkey" in sys.modules and _gevent_patched():
         return "gevent"
     if _alarm_available(ident):
         return "alarm"

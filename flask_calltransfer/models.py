@@ -680,7 +680,7 @@ class _lazy(functools.cached_property[_T]):
         if instance is None:
             return self
         cache = instance.__dict__
-        name = t.cast(str, self.attrname)
+        name: str = self.attrname  # type: ignore[assignment]
         try:
             return cache[name]
         except KeyError:
@@ -773,7 +773,6 @@ class TransferRequest:
         tool_call_id: str | None = None,
         tool_name: str | None = None,
     ) -> None:
-        given = {"text": text, "transcript": transcript, "messages": messages}
         values: dict[str, t.Any] = {
             "platform": platform,
             "event": event,
@@ -792,7 +791,13 @@ class TransferRequest:
             # Kept so numbers normalise the same way after the request, outside the app context.
             "_region": _default_region() if isinstance(region, _Unset) else region,
         }
-        values.update({k: v for k, v in given.items() if v is not None})
+        # Given values stand in for what the conversation would derive on first access.
+        if text is not None:
+            values["text"] = text
+        if transcript is not None:
+            values["transcript"] = transcript
+        if messages is not None:
+            values["messages"] = messages
         self.__dict__.update(values)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -804,10 +809,12 @@ class TransferRequest:
     @property
     def received(self) -> float:
         """When the request arrived, on the :func:`time.monotonic` clock."""
-        return t.cast(float, self.__dict__["_received"])
+        received: float = self.__dict__["_received"]
+        return received
 
     def _source(self) -> Conversation:
-        return t.cast(Conversation, self.__dict__["_conversation"])
+        source: Conversation = self.__dict__["_conversation"]
+        return source
 
     @_lazy
     def caller(self) -> str | None:

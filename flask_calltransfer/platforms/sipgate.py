@@ -246,10 +246,11 @@ class SipgatePlatform(Platform):
             return None
         if event in DELIVERY_EVENTS:
             key = self._pending_key(call_id)
+            store = self.store
             try:
                 # A read first: most utterances owe nothing, and a pop is a write transaction.
-                with self.store.trying():
-                    action = self.store.pop(key) if self.store.get(key) is not None else None
+                with store.trying():
+                    action = store.pop(key) if store.get(key) is not None else None
             except StoreUnavailable as exc:
                 logger.warning(messages.pending_not_read(call_id, str(exc)))
                 return None
