@@ -9,7 +9,7 @@ PORT ?= 8000
 
 # Debian packages each target needs, as COMMAND:PACKAGE; tools/system-packages installs the missing
 # ones when it runs as root (or with password-less sudo) and otherwise prints the command and stops.
-TEST_PACKAGES := redis-server:redis-server chromium:chromium curl:curl openssl:openssl
+TEST_PACKAGES := redis-server:redis-server chromium:chromium curl:curl openssl:openssl pg_createcluster:postgresql
 RUN_PACKAGES :=
 BENCH_PACKAGES := wrk:wrk
 

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from . import phone
 from . import testing
+from .exceptions import StoreUnavailable
 from .exceptions import UnsupportedDestination
 from .models import AssistantDestination
 from .models import Destination
@@ -262,6 +263,7 @@ def check() -> None:
                 state.extension._coerce(entry, state.settings.default_region)
             except ValueError as exc:
                 problems.append(f"DestinationPool {pool.name!r} names {entry!r}, which cannot be used: {exc}")
+    problems += _store_problems(state)
     for problem in problems:
         click.echo(f"Problem: {problem}")
     if problems:
@@ -269,6 +271,58 @@ def check() -> None:
         raise SystemExit(1)
     enabled = ", ".join(state.platforms) or "no platform"
     click.echo(f"All good: {len(entries)} destination(s) checked against {enabled}.")
+
+
+def _store_problems(state: _State) -> list[str]:
+    store = state.services.store
+    click.echo(f"Store: {store!r}.")
+    try:
+        postgres = _postgres_module(store)
+        if postgres is not None and not postgres.tables_exist(store.engine):  # type: ignore[attr-defined]
+            return [
+                "The PostgreSQL store's tables are missing or out of date."
+                " Run 'flask calltransfer create-tables' once."
+            ]
+        # A read reaches the server (or opens the file) without changing anything in it.
+        with store.trying():
+            store.get("calltransfer:check")
+    except StoreUnavailable as exc:
+        return [f"The store cannot be used: {exc}"]
+    except store.outage_errors as exc:
+        return [f"The store cannot be reached ({type(exc).__name__}: {str(exc)[:200]})."]
+    return []
+
+
+def _postgres_module(store: object) -> t.Any:
+    """flask_calltransfer.store.postgres if ``store`` is a PostgresStore; SQLAlchemy is optional."""
+    if type(store).__module__ != "flask_calltransfer.store.postgres":
+        return None
+    from .store import postgres
+
+    return postgres
+
+
+@cli.command("create-tables")
+@click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of running it.")
+def create_tables(as_sql: bool) -> None:
+    """Create the PostgreSQL store's tables where they do not exist yet.
+
+    Apps that manage their schema with Alembic or Flask-Migrate can instead add
+    flask_calltransfer.store.postgres.metadata to their target_metadata.
+    """
+    store = _state().services.store
+    postgres = _postgres_module(store)
+    if postgres is None:
+        raise click.ClickException(
+            f"The store in use is {store!r}, which needs no tables. Set CALLTRANSFER_STORE_URL to a"
+            " postgresql:// URL (or pass a PostgresStore) to use PostgreSQL."
+        )
+    if as_sql:
+        for statement in postgres.create_statements():
+            click.echo(f"{statement};")
+        return
+    postgres.create_tables(store.engine)  # type: ignore[attr-defined]
+    click.echo(f"The store's tables are ready in {store!r}.")
 
 
 @cli.command("tool")

@@ -6,12 +6,20 @@ unmasked phone number.
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _without_password(url: object) -> object:
+    # A store URL may carry a password: messages name the URL, never the secret in it.
+    if not isinstance(url, str):
+        return url
+    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
 # Destinations -------------------------------------------------------------------------------------
@@ -382,7 +390,30 @@ def config_fallback_name(key: str, name: str) -> str:
 def store_url_invalid(key: str, url: object) -> str:
     return (
         f"{key} must be 'memory://', 'sqlite:///relative/path.sqlite3' (in the instance folder),"
-        f" 'sqlite:////absolute/path.sqlite3' or 'redis://host:6379/0', not {_show(url)}."
+        f" 'sqlite:////absolute/path.sqlite3', 'redis://host:6379/0' or"
+        f" 'postgresql://user@host/database', not {_show(_without_password(url))}."
+    )
+
+
+def postgres_tables_missing() -> str:
+    return (
+        "The PostgreSQL store's tables do not exist yet. Create them once with"
+        " 'flask calltransfer create-tables', or add flask_calltransfer.store.postgres.metadata to"
+        " your Alembic target_metadata and run a migration."
+    )
+
+
+def postgres_connect_timeout(seconds: float) -> str:
+    return (
+        f"PostgreSQL did not accept a connection within {seconds:g} s. Check that the server is up"
+        " and answering, or raise CALLTRANSFER_STORE_TIMEOUT."
+    )
+
+
+def store_needs_postgres(key: str) -> str:
+    return (
+        f"{key} names a PostgreSQL store, but SQLAlchemy or psycopg is not installed:"
+        " pip install 'Flask-CallTransfer[postgresql]'."
     )
 
 
@@ -660,6 +691,13 @@ def store_failed(store: str, operation: str, exc: BaseException) -> str:
         f"The store {store} failed on {operation} ({type(exc).__name__}: {str(exc)[:200]}); operations"
         " fail at once for a moment before it is tried again. Check that the store is up, writable"
         " and not locked by another process."
+    )
+
+
+def store_error(store: str, operation: str, exc: BaseException) -> str:
+    return (
+        f"The store {store} could not do {operation} ({type(exc).__name__}: {str(exc)[:300]}). This is"
+        " not an outage, so the store stays in use; the exception says what to fix."
     )
 
 

@@ -166,6 +166,144 @@ def redis_server() -> t.Iterator[str]:
         yield url
 
 
+def _postgres_binaries() -> pathlib.Path:
+    # Debian keeps the server's programs out of PATH, under the major version's folder.
+    found = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if found:
+        return found[-1].parent
+    on_path = shutil.which("initdb")
+    if on_path is None:
+        raise RuntimeError(
+            "The PostgreSQL server is not installed. Install Debian's postgresql package (make test does)."
+        )
+    return pathlib.Path(on_path).parent
+
+
+def _as_postgres_user() -> t.Callable[[], None] | None:
+    """PostgreSQL refuses to run as root: under root, the server runs as Debian's postgres user."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    user = pwd.getpwnam("postgres")
+
+    def demote() -> None:
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
+
+    return demote
+
+
+class PostgresCluster:
+    """A real PostgreSQL server in a temporary cluster on a free loopback port, without fsync, that
+    a test can stop, start again on the same port and data, and pause by PID."""
+
+    def __init__(self, folder: pathlib.Path) -> None:
+        self.binaries = _postgres_binaries()
+        self.demote = _as_postgres_user()
+        self.port = free_port()
+        self.data, self.sockets = folder / "data", folder / "sockets"
+        self.sockets.mkdir()
+        if self.demote is not None:
+            import pwd
+
+            user = pwd.getpwnam("postgres")
+            for path in (folder, self.sockets):
+                os.chown(path, user.pw_uid, user.pw_gid)
+        self.log = tempfile.TemporaryFile()
+        subprocess.run(
+            [self.binaries / "initdb", "-D", self.data, "-U", "calltransfer", "-A", "trust", "-E", "UTF8"]
+            + ["--no-sync"],
+            stdout=self.log,
+            stderr=self.log,
+            check=True,
+            preexec_fn=self.demote,
+            timeout=120,
+        )
+        self.url = f"postgresql://calltransfer@127.0.0.1:{self.port}/postgres"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.sockets),
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+        }
+        options = [item for name, value in settings.items() for item in ("-c", f"{name}={value}")]
+        self.process = subprocess.Popen(
+            [self.binaries / "postgres", "-D", self.data, "-p", str(self.port), *options],
+            stdout=self.log,
+            stderr=self.log,
+            preexec_fn=self.demote,
+        )
+        wait_for_port(self.port, self.process, self.log)
+        _wait_for_postgres(self.url, self.process, self.log)
+
+    def pids(self) -> list[int]:
+        """The server and every process it started (one per connection, and its helpers)."""
+        assert self.process is not None
+        main = self.process.pid
+        children = pathlib.Path(f"/proc/{main}/task/{main}/children").read_text().split()
+        return [main, *map(int, children)]
+
+    def pause(self) -> None:
+        for pid in self.pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.pids():
+            os.kill(pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.resume()  # in case a test left it paused
+            # Fast shutdown: open connections are cut, not waited for.
+            self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+        self.process = None
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> t.Iterator[PostgresCluster]:
+    """A started :class:`PostgresCluster`, stopped and removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="calltransfer-pg-") as folder:
+        cluster = PostgresCluster(pathlib.Path(folder))
+        try:
+            cluster.start()
+            yield cluster
+        finally:
+            cluster.stop()
+            cluster.log.close()
+
+
+def _wait_for_postgres(url: str, process: subprocess.Popen[bytes], log: t.IO[bytes]) -> None:
+    # The port opens before the server accepts sessions ("the database system is starting up").
+    import psycopg
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                output = log.read()[-4000:].decode(errors="replace")
+                raise RuntimeError(f"PostgreSQL did not start: {output}") from None
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def postgres_server() -> t.Iterator[str]:
+    """Run a real PostgreSQL server on a free loopback port; yields its URL."""
+    with postgres_cluster() as cluster:
+        yield cluster.url
+
+
 _HOLD_LOCK = """
 import sqlite3, sys
 connection = sqlite3.connect(sys.argv[1], isolation_level=None)

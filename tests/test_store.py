@@ -17,7 +17,10 @@ from flask_calltransfer.store import MemoryStore
 from flask_calltransfer.store import SqliteStore
 from flask_calltransfer.store import Store
 from flask_calltransfer.store import from_url
+from flask_calltransfer.store.postgres import PostgresStore
+from flask_calltransfer.store.postgres import create_tables
 from flask_calltransfer.store.redis import RedisStore
+from tests.servers import postgres_server
 from tests.servers import redis_server
 
 
@@ -35,11 +38,36 @@ def redis_url() -> t.Iterator[str]:
         yield url
 
 
-class RedisClock(Clock):
-    """Redis keeps time itself: moving this clock waits instead, so expiries are tested for real."""
+@pytest.fixture(scope="module")
+def postgres_url() -> t.Iterator[str]:
+    with postgres_server() as url:
+        store = PostgresStore.from_url(url)
+        create_tables(store.engine)
+        store.close()
+        yield url
 
-    def __init__(self) -> None:
+
+def _engine(url: str, **options: t.Any) -> t.Any:
+    import sqlalchemy as sa
+
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"), **options)
+
+
+def _empty_postgres(url: str) -> PostgresStore:
+    store = PostgresStore.from_url(url)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM calltransfer_kv")
+        connection.exec_driver_sql("DELETE FROM calltransfer_counts")
+    return store
+
+
+class RedisClock(Clock):
+    """Redis and PostgreSQL keep time themselves: moving this clock waits instead, so expiries are
+    tested for real."""
+
+    def __init__(self, scale: float) -> None:
         self._now = 0.0
+        self.scale = scale
 
     @property  # type: ignore[override]
     def now(self) -> float:
@@ -47,12 +75,15 @@ class RedisClock(Clock):
 
     @now.setter
     def now(self, value: float) -> None:
-        time.sleep(max(0.0, value - self._now) * REDIS_TIME_SCALE)
+        time.sleep(max(0.0, value - self._now) * self.scale)
         self._now = value
 
 
-#: Redis expiries in the tests are scaled down, so waiting for them stays short.
+#: Expiries on a server's clock are scaled down in the tests, so waiting for them stays short.
+#: PostgreSQL gets more room: each operation is a transaction of a few round trips, and a tenth
+#: of a test second (the tests' smallest margin) must stay longer than one under load.
 REDIS_TIME_SCALE = 0.05
+POSTGRES_TIME_SCALE = 0.25
 
 
 class FiveMethods(Store):
@@ -78,7 +109,7 @@ class FiveMethods(Store):
         return self.memory.incr(key, amount, ttl=ttl)
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "five-methods"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres", "five-methods"])
 def backend(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> tuple[Store, Clock]:
     clock: Clock
     store: Store
@@ -86,9 +117,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> tuple[Sto
         clock = Clock()
         store = FiveMethods(clock)
     elif request.param == "redis":
-        clock = RedisClock()
-        store = ScaledRedis(RedisStore.from_url(request.getfixturevalue("redis_url")))
-        store.client.flushdb()  # type: ignore[attr-defined]
+        clock = RedisClock(REDIS_TIME_SCALE)
+        redis_store = RedisStore.from_url(request.getfixturevalue("redis_url"))
+        redis_store.client.flushdb()
+        store = Scaled(redis_store, REDIS_TIME_SCALE)
+    elif request.param == "postgres":
+        clock = RedisClock(POSTGRES_TIME_SCALE)
+        store = Scaled(_empty_postgres(request.getfixturevalue("postgres_url")), POSTGRES_TIME_SCALE)
     else:
         clock = Clock()
         store = (
@@ -100,15 +135,16 @@ def backend(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> tuple[Sto
     return store, clock
 
 
-class ScaledRedis(Store):
-    """A RedisStore whose expiries are scaled like RedisClock's waits."""
+class Scaled(Store):
+    """A store on a server's clock (Redis, PostgreSQL) whose expiries are scaled like
+    RedisClock's waits."""
 
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: Store, scale: float) -> None:
         self.store = store
-        self.client = store.client
+        self.scale = scale
 
     def _ttl(self, ttl: float | None) -> float | None:
-        return None if ttl is None else ttl * REDIS_TIME_SCALE
+        return None if ttl is None else ttl * self.scale
 
     def get(self, key: str) -> str | None:
         return self.store.get(key)
@@ -210,6 +246,8 @@ def test_counts(backend: tuple[Store, Clock]) -> None:
 
 
 def _open(kind: str, where: str) -> Store:
+    if kind == "postgres":
+        return PostgresStore.from_url(where)
     return SqliteStore(where) if kind == "sqlite" else RedisStore.from_url(where)
 
 
@@ -220,14 +258,16 @@ def _hammer(kind: str, where: str, rounds: int, queue: t.Any) -> None:
         store.add_counts("bucket", {"requests": 1, f"worker:{os.getpid()}": 1})
     popped = [store.pop(f"item-{i}") for i in range(20)]
     queue.put((results, [p for p in popped if p is not None]))
+    store.close()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
 def test_incr_and_pop_are_atomic_across_processes(
     kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest
 ) -> None:
-    where = str(tmp_path / "shared.db") if kind == "sqlite" else request.getfixturevalue("redis_url")
-    seed = _open(kind, where)
+    where = str(tmp_path / "shared.db") if kind == "sqlite" else request.getfixturevalue(f"{kind}_url")
+    seed = _empty_postgres(where) if kind == "postgres" else _open(kind, where)
+    request.addfinalizer(seed.close)
     if isinstance(seed, RedisStore):
         seed.client.flushdb()
     for i in range(20):
@@ -267,7 +307,7 @@ def test_from_url(tmp_path: pathlib.Path) -> None:
     assert isinstance(relative, SqliteStore) and relative.path == tmp_path / "data" / "t.db"
     absolute = from_url(f"sqlite:///{tmp_path}/abs.db", instance_path="/elsewhere")
     assert isinstance(absolute, SqliteStore) and absolute.path == tmp_path / "abs.db"
-    for bad in ("redis://localhost:port", "sqlite://", "sqlite:///", "postgres://x"):
+    for bad in ("redis://localhost:port", "sqlite://", "sqlite:///", "postgresql://x:port/db"):
         with pytest.raises(ConfigurationError, match="CALLTRANSFER_STORE_URL"):
             from_url(bad, instance_path=str(tmp_path))
 
@@ -314,3 +354,172 @@ def test_redis_url_selects_the_redis_store(redis_url: str, tmp_path: pathlib.Pat
     store.set("k", "v", ttl=60)
     assert store.client.get("calltransfer:k") == "v"
     assert 0 < store.client.pttl("calltransfer:k") <= 60000
+
+
+def test_postgres_url_selects_the_postgres_store(postgres_url: str, tmp_path: pathlib.Path) -> None:
+    # postgres:// as many hosts hand it out, with a password the store's repr never shows.
+    url = postgres_url.replace("postgresql://calltransfer@", "postgres://calltransfer:unused-secret@")
+    store = from_url(url, instance_path=str(tmp_path))
+    try:
+        assert isinstance(store, PostgresStore)
+        assert "unused-secret" not in repr(store) and "***" in repr(store)
+        store.set("k", "v", ttl=60)
+        with store.engine.connect() as connection:
+            value, left = connection.exec_driver_sql(
+                "SELECT value, expires - EXTRACT(EPOCH FROM clock_timestamp()) FROM calltransfer_kv"
+                " WHERE key = 'k'"
+            ).one()
+        assert value == "v" and 0 < left <= 60
+    finally:
+        store.close()
+
+
+def test_postgres_without_its_tables_says_how_to_create_them(postgres_url: str) -> None:
+    import sqlalchemy as sa
+
+    from flask_calltransfer import StoreUnavailable
+    from flask_calltransfer.store.postgres import tables_exist
+
+    # A database of its own, so the module's tables stay as they are.
+    admin = sa.create_engine(
+        postgres_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS bare")
+        connection.exec_driver_sql("CREATE DATABASE bare")
+    admin.dispose()
+    store = PostgresStore.from_url(postgres_url.rsplit("/", 1)[0] + "/bare")
+    try:
+        assert not tables_exist(store.engine)
+        with pytest.raises(StoreUnavailable, match="flask calltransfer create-tables"):
+            store.get("k")
+        assert store.available  # a missing table is not an outage: the breaker stays closed
+        create_tables(store.engine)
+        create_tables(store.engine)  # and again: nothing changes, nothing fails
+        assert tables_exist(store.engine)
+        assert store.incr("n", ttl=5) == 1 and store.get("n") == "1"
+    finally:
+        store.close()
+
+
+def test_postgres_store_leaves_the_apps_own_connections_as_they_were(postgres_url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(
+        postgres_url.replace("postgresql://", "postgresql+psycopg://"), pool_size=1, max_overflow=0
+    )
+    store = PostgresStore(engine, timeout=0.1)
+    try:
+        store.set("k", "v")
+        assert store.get("k") == "v"
+        with engine.connect() as connection:  # the one pooled connection the store just used
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar_one() == "0"
+            assert connection.exec_driver_sql("SHOW lock_timeout").scalar_one() == "0"
+    finally:
+        engine.dispose()
+
+
+def test_postgres_waits_for_a_locked_row_no_longer_than_its_timeout(postgres_url: str) -> None:
+
+    from flask_calltransfer import StoreUnavailable
+
+    store = _empty_postgres(postgres_url)
+    store.timeout = 0.2
+    store.set("k", "1")
+    holder = _engine(postgres_url)
+    try:
+        with holder.begin() as connection:
+            connection.exec_driver_sql("SELECT * FROM calltransfer_kv WHERE key = 'k' FOR UPDATE")
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="incr"):
+                store.incr("k")
+            assert time.monotonic() - started < 2
+            assert not store.available  # a lock held elsewhere is an outage: the breaker opened
+        time.sleep(store.cooldown)
+        assert store.incr("k") == 2  # the lock is gone, and so is the breaker
+    finally:
+        holder.dispose()
+        store.close()
+
+
+def test_cli_checks_and_creates_the_postgres_tables(postgres_url: str, tmp_path: pathlib.Path) -> None:
+    admin = _engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS fresh")
+        connection.exec_driver_sql("CREATE DATABASE fresh")
+    admin.dispose()
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(
+        CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL=postgres_url.rsplit("/", 1)[0] + "/fresh"
+    )
+    transfers = CallTransfer(app)
+    transfers.on_request(lambda call: "+31207948450")
+    runner = app.test_cli_runner()
+    try:
+        missing = runner.invoke(args=["calltransfer", "check"])
+        assert missing.exit_code == 1, missing.output
+        assert "Store: <PostgresStore 'postgresql+psycopg://calltransfer@127.0.0.1:" in missing.output
+        assert "tables are missing or out of date. Run 'flask calltransfer create-tables'" in missing.output
+        sql = runner.invoke(args=["calltransfer", "create-tables", "--sql"])
+        assert sql.exit_code == 0 and "CREATE TABLE IF NOT EXISTS calltransfer_kv (" in sql.output
+        with app.app_context():
+            assert not __import__("flask_calltransfer.store.postgres").store.postgres.tables_exist(
+                transfers.store.engine  # type: ignore[attr-defined]
+            )  # --sql printed, and changed nothing
+        created = runner.invoke(args=["calltransfer", "create-tables"])
+        assert created.exit_code == 0 and "tables are ready" in created.output
+        ready = runner.invoke(args=["calltransfer", "check"])
+        assert ready.exit_code == 0, ready.output
+    finally:
+        with app.app_context():
+            transfers.store.close()
+
+
+def test_cli_create_tables_needs_a_postgres_store(tmp_path: pathlib.Path) -> None:
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL="memory://")
+    CallTransfer(app)
+    result = app.test_cli_runner().invoke(args=["calltransfer", "create-tables"])
+    assert result.exit_code == 1
+    assert (
+        "<MemoryStore>, which needs no tables. Set CALLTRANSFER_STORE_URL to a postgresql://" in result.output
+    )
+
+
+def test_cli_check_reports_a_store_it_cannot_reach(tmp_path: pathlib.Path) -> None:
+    from tests.servers import free_port
+
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(
+        CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    transfers = CallTransfer(app)
+    transfers.on_request(lambda call: "+31207948450")
+    result = app.test_cli_runner().invoke(args=["calltransfer", "check"])
+    assert result.exit_code == 1
+    assert (
+        "Problem: The store cannot be used: The store <RedisStore 'calltransfer:'> failed on get"
+        in result.output
+    )
+
+
+def test_postgres_store_opens_its_own_connections_after_a_fork(postgres_url: str) -> None:
+    store = _empty_postgres(postgres_url)
+    store.set("k", "parent")
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            value = store.get("k") or "none"
+            store.set("k", "child")
+            os.write(write, value.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 100) == b"parent"
+        os.waitpid(child, 0)
+        assert store.get("k") == "child"  # the parent's pooled connection still works
+    finally:
+        os.close(read)
+        store.close()

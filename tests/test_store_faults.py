@@ -1,5 +1,5 @@
-"""The store going away, against real parts: Redis stopped, paused (SIGSTOP) and restarted, and
-the SQLite file locked by another process, made read-only, or on a full file system.
+"""The store going away, against real parts: Redis and PostgreSQL stopped, paused (SIGSTOP) and
+restarted, and the SQLite file locked by another process, made read-only, or on a full file system.
 
 During each fault, every platform still gets a valid answer within its budget that still
 transfers: Vapi its destination, a VoiceDock tool call one control request and a reply with its
@@ -31,6 +31,8 @@ from flask_calltransfer import testing
 from tests.conftest import SECRET
 from tests.conftest import TOKEN
 from tests.recorder import Recorder
+from tests.servers import PostgresCluster
+from tests.servers import postgres_cluster
 from tests.servers import redis_process
 from tests.servers import sqlite_locked
 
@@ -166,6 +168,44 @@ def test_redis_restarted(recorder: Recorder, tmp_path: pathlib.Path) -> None:
         every_platform_still_transfers(app, recorder)
     with redis_process(port):
         the_store_works(app)
+
+
+# PostgreSQL ---------------------------------------------------------------------------------------
+
+
+def _postgres_app(cluster: PostgresCluster, recorder: Recorder, tmp_path: pathlib.Path) -> Flask:
+    from flask_calltransfer.store.postgres import create_tables
+
+    app = make(cluster.url, recorder, tmp_path)
+    with app.app_context():
+        create_tables(app.extensions["calltransfer"].services.store.engine)
+    return app
+
+
+@pytest.mark.parametrize("fault", ["stopped", "paused"])
+def test_postgres_going_away(fault: str, recorder: Recorder, tmp_path: pathlib.Path) -> None:
+    with postgres_cluster() as cluster:
+        app = _postgres_app(cluster, recorder, tmp_path)
+        the_store_works(app)
+        # Paused, the server and every backend stop answering, sockets open: only the store's own
+        # bound on each wait (and on each new connection) keeps a webhook inside its budget.
+        if fault == "stopped":
+            cluster.stop()
+        else:
+            cluster.pause()
+        try:
+            every_platform_still_transfers(app, recorder)
+            # Past the breaker's cool-down the store is tried again, and still answers in time.
+            time.sleep(app.extensions["calltransfer"].services.store.cooldown + 0.1)
+            every_platform_still_transfers(app, recorder)
+        finally:
+            if fault == "paused":
+                cluster.resume()
+        assert faults_counted(app) > 0
+        if fault == "stopped":
+            cluster.start()
+        the_store_works(app)
+        app.extensions["calltransfer"].services.store.close()
 
 
 # SQLite -------------------------------------------------------------------------------------------

@@ -28,14 +28,16 @@ def _bin(tmp_path: pathlib.Path, *, uid: int) -> pathlib.Path:
     folder.mkdir()
     _tool(folder, "id", f"echo {uid}\n")
     (folder / "env").symlink_to(shutil.which("env") or "/usr/bin/env")
-    # Records its arguments; an install puts the packages' commands on PATH, as Debian's would.
+    # Records its arguments; an install puts the packages' commands on PATH, as Debian's would
+    # (postgresql's is pg_createcluster, the others are named after their package).
     _tool(
         folder,
         "apt-get",
         f'echo "$*" >> {tmp_path}/apt.log\n'
         'if [ "$1" = install ]; then\n'
         '  for word in "$@"; do case $word in -*|install) ;; *)\n'
-        f'    printf "#!/bin/sh\\n" > {folder}/$word; /bin/chmod +x {folder}/$word;;\n'
+        '    command=$word; [ "$word" = postgresql ] && command=pg_createcluster\n'
+        f'    printf "#!/bin/sh\\n" > {folder}/$command; /bin/chmod +x {folder}/$command;;\n'
         "  esac; done\nfi\n",
     )
     return folder
@@ -57,7 +59,7 @@ def test_as_root_the_missing_packages_are_installed(tmp_path: pathlib.Path) -> N
     result = _make(folder)
     assert result.returncode == 0, result.stderr
     log = (tmp_path / "apt.log").read_text().splitlines()
-    assert log == ["update -qq", "install -y -qq redis-server chromium curl openssl"]
+    assert log == ["update -qq", "install -y -qq redis-server chromium curl openssl postgresql"]
     assert (folder / "redis-server").exists() and (folder / "chromium").exists()
     # A second run finds them and installs nothing.
     assert _make(folder).returncode == 0
@@ -71,7 +73,9 @@ def test_with_passwordless_sudo_apt_get_runs_through_sudo(tmp_path: pathlib.Path
     assert result.returncode == 0, result.stderr
     sudo = (tmp_path / "sudo.log").read_text().splitlines()
     assert sudo[0] == "sudo -n true"
-    assert any("apt-get install -y -qq redis-server chromium curl openssl" in line for line in sudo)
+    assert any(
+        "apt-get install -y -qq redis-server chromium curl openssl postgresql" in line for line in sudo
+    )
 
 
 def test_without_root_it_stops_before_the_tests_and_prints_the_command(tmp_path: pathlib.Path) -> None:
@@ -80,7 +84,7 @@ def test_without_root_it_stops_before_the_tests_and_prints_the_command(tmp_path:
     _tool(folder, "sudo", "exit 1\n")
     result = _make(folder, "test")
     assert result.returncode != 0
-    assert "sudo apt-get install -y redis-server chromium curl openssl" in result.stderr
+    assert "sudo apt-get install -y redis-server chromium curl openssl postgresql" in result.stderr
     assert not (tmp_path / "apt.log").exists()
     # It stopped before lint, the venv or pytest ran.
     assert "ruff" not in result.stdout + result.stderr

@@ -17,7 +17,8 @@ DEFAULT_URL = "sqlite:///calltransfer.sqlite3"
 def from_url(
     url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL", timeout: float = 0.25
 ) -> Store:
-    """Build the store a URL names: ``memory://``, ``sqlite:///path`` or ``redis://host/db``.
+    """Build the store a URL names: ``memory://``, ``sqlite:///path``, ``redis://host/db`` or
+    ``postgresql://user@host/database``.
 
     Relative SQLite paths are taken from ``instance_path``. ``timeout`` bounds each operation's
     wait for the server or for another process's lock.
@@ -33,6 +34,17 @@ def from_url(
             raise ConfigurationError(messages.store_needs_redis(key), key=key) from None
         except ValueError as exc:
             raise ConfigurationError(messages.store_url_invalid(key, url) + f" ({exc})", key=key) from None
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        try:
+            from .postgres import PostgresStore
+        except ImportError:
+            raise ConfigurationError(messages.store_needs_postgres(key), key=key) from None
+        try:
+            return PostgresStore.from_url(url, timeout=timeout)
+        except ImportError:
+            raise ConfigurationError(messages.store_needs_postgres(key), key=key) from None
+        except Exception as exc:  # SQLAlchemy's ArgumentError and friends: a URL it cannot read
+            raise ConfigurationError(messages.store_url_invalid(key, url), key=key) from exc
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if not path or path.endswith("/"):

@@ -70,7 +70,7 @@ def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.An
                 # Not an outage (a value the backend cannot hold, a bug in a custom store): the
                 # caller still degrades, but the store stays in use for everything else.
                 self._count("error: " + name)
-                raise StoreUnavailable(messages.store_failed(repr(self), name, exc)) from exc
+                raise StoreUnavailable(messages.store_error(repr(self), name, exc)) from exc
         # Only a success that started after the breaker opened says the store is back; one that
         # started while it was closed has nothing to report, even if another thread opened it since.
         if open_until and breaker.get(kind, 0.0) and breaker.get(kind + " opened", 0.0) < started:
