@@ -390,7 +390,8 @@ def config_fallback_name(key: str, name: str) -> str:
 def store_url_invalid(key: str, url: object) -> str:
     return (
         f"{key} must be 'memory://', 'sqlite:///relative/path.sqlite3' (in the instance folder),"
-        f" 'sqlite:////absolute/path.sqlite3', 'redis://host:6379/0' or"
+        f" 'sqlite:////absolute/path.sqlite3', 'redis://host:6379/0', 'redis+cluster://host:7000',"
+        " 'redis+sentinel://host:26379,host:26379/service' or"
         f" 'postgresql://user@host/database', not {_show(_without_password(url))}."
     )
 

@@ -6,6 +6,7 @@ import contextlib
 import http.server
 import os
 import pathlib
+import random
 import shutil
 import signal
 import socket
@@ -157,6 +158,176 @@ def redis_process(port: int | None = None) -> t.Iterator[tuple[str, subprocess.P
             process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def _free_cluster_port() -> int:
+    # A cluster node also listens on its port + 10000, for the cluster bus: both must be free.
+    for _ in range(100):
+        port = random.randint(20000, 45000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("No free pair of loopback ports for a Redis Cluster node.")
+
+
+@contextlib.contextmanager
+def redis_cluster(primaries: int = 3) -> t.Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """Run a real Redis Cluster of ``primaries`` redis-servers on free loopback ports, without
+    persistence; yields a ``redis+cluster://`` URL naming one node, and the processes."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        raise RuntimeError(
+            "redis-server is not installed. Install Debian's redis-server package (make test does)."
+        )
+    ports = [_free_cluster_port() for _ in range(primaries)]
+    with tempfile.TemporaryDirectory(prefix="calltransfer-cluster-") as folder:
+        log = tempfile.TemporaryFile()
+        processes = [
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ]
+                + ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
+                + ["--cluster-config-file", f"{folder}/nodes-{port}.conf"],
+                stdout=log,
+                stderr=log,
+            )
+            for port in ports
+        ]
+        try:
+            for port, process in zip(ports, processes, strict=True):
+                wait_for_port(port, process, log)
+            subprocess.run(
+                ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in ports)]
+                + ["--cluster-replicas", "0", "--cluster-yes"],
+                stdout=log,
+                stderr=log,
+                check=True,
+                timeout=60,
+            )
+            deadline = time.monotonic() + 30
+            while not all(
+                "cluster_state:ok"
+                in subprocess.run(
+                    ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
+                ).stdout
+                for port in ports
+            ):
+                if time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"the Redis Cluster did not form: {log.read()[-4000:].decode()}")
+                time.sleep(0.1)
+            yield f"redis+cluster://127.0.0.1:{ports[0]}/0", processes
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGCONT)
+                    process.terminate()
+            for process in processes:
+                process.wait(timeout=30)
+            log.close()
+
+
+class RedisSentinels:
+    """A real Redis primary with one replica, watched by three sentinels, on loopback; a test can
+    kill the primary and wait for the sentinels to promote the replica."""
+
+    SERVICE = "calltransfer"
+
+    def __init__(self, folder: pathlib.Path) -> None:
+        self.folder = folder
+        self.log = tempfile.TemporaryFile()
+        self.ports = [free_port(), free_port()]
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.url = "redis+sentinel://" + ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        self.url += f"/{self.SERVICE}/0"
+
+    def _start(self, port: int, *args: str) -> None:
+        self.processes[port] = subprocess.Popen(["redis-server", *args], stdout=self.log, stderr=self.log)
+        wait_for_port(port, self.processes[port], self.log)
+
+    def start(self) -> None:
+        primary, replica = self.ports
+        data = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._start(primary, "--port", str(primary), *data)
+        self._start(replica, "--port", str(replica), *data, "--replicaof", "127.0.0.1", str(primary))
+        for port in self.sentinel_ports:
+            config = self.folder / f"sentinel-{port}.conf"
+            # Sentinels rewrite their configuration as they learn: each has a file of its own.
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\n"
+                f"sentinel monitor {self.SERVICE} 127.0.0.1 {primary} 2\n"
+                f"sentinel down-after-milliseconds {self.SERVICE} 500\n"
+                f"sentinel failover-timeout {self.SERVICE} 5000\n"
+            )
+            self._start(port, str(config), "--sentinel")
+        self.wait(lambda: self._sentinel(self.sentinel_ports[0], "replicas") and self._others_known())
+
+    def _sentinel(self, port: int, what: str) -> str:
+        command = ["redis-cli", "-p", str(port), "sentinel", what, self.SERVICE]
+        return subprocess.run(command, capture_output=True, text=True, timeout=10).stdout.strip()
+
+    def _others_known(self) -> bool:
+        return all("num-other-sentinels\n2" in self._sentinel(port, "master") for port in self.sentinel_ports)
+
+    def primary_port(self) -> int | None:
+        """The port the sentinels name as primary now."""
+        found = self._sentinel(self.sentinel_ports[0], "get-master-addr-by-name").split()
+        return int(found[1]) if len(found) == 2 else None
+
+    def kill_primary(self) -> int:
+        port = t.cast(int, self.primary_port())
+        process = self.processes[port]
+        process.kill()
+        process.wait(timeout=10)
+        return port
+
+    def wait(self, condition: t.Callable[[], object], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                self.log.seek(0)
+                raise RuntimeError(
+                    f"Redis with sentinels did not get ready: {self.log.read()[-4000:].decode()}"
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.terminate()
+        for process in self.processes.values():
+            process.wait(timeout=30)
+        self.log.close()
+
+
+@contextlib.contextmanager
+def redis_sentinels() -> t.Iterator[RedisSentinels]:
+    """A started :class:`RedisSentinels`, stopped at the end."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        raise RuntimeError(
+            "redis-server is not installed. Install Debian's redis-server package (make test does)."
+        )
+    with tempfile.TemporaryDirectory(prefix="calltransfer-sentinel-") as folder:
+        sentinels = RedisSentinels(pathlib.Path(folder))
+        try:
+            sentinels.start()
+            yield sentinels
+        finally:
+            sentinels.stop()
 
 
 @contextlib.contextmanager

@@ -10,9 +10,11 @@ import typing as t
 
 import pytest
 from flask import Flask
+from sqlalchemy import text as sa_text
 
 from flask_calltransfer import CallTransfer
 from flask_calltransfer import ConfigurationError
+from flask_calltransfer import NumberDestination
 from flask_calltransfer.store import MemoryStore
 from flask_calltransfer.store import SqliteStore
 from flask_calltransfer.store import Store
@@ -21,6 +23,8 @@ from flask_calltransfer.store.postgres import PostgresStore
 from flask_calltransfer.store.postgres import create_tables
 from flask_calltransfer.store.redis import RedisStore
 from tests.servers import postgres_server
+from tests.servers import redis_cluster
+from tests.servers import redis_sentinels
 from tests.servers import redis_server
 
 
@@ -36,6 +40,18 @@ class Clock:
 def redis_url() -> t.Iterator[str]:
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def redis_cluster_url() -> t.Iterator[str]:
+    with redis_cluster() as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def redis_sentinel_url() -> t.Iterator[str]:
+    with redis_sentinels() as sentinels:
+        yield sentinels.url
 
 
 @pytest.fixture(scope="module")
@@ -109,16 +125,18 @@ class FiveMethods(Store):
         return self.memory.incr(key, amount, ttl=ttl)
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis", "postgres", "five-methods"])
+@pytest.fixture(
+    params=["memory", "sqlite", "redis", "redis-cluster", "redis-sentinel", "postgres", "five-methods"]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> tuple[Store, Clock]:
     clock: Clock
     store: Store
     if request.param == "five-methods":
         clock = Clock()
         store = FiveMethods(clock)
-    elif request.param == "redis":
+    elif request.param in ("redis", "redis-cluster", "redis-sentinel"):
         clock = RedisClock(REDIS_TIME_SCALE)
-        redis_store = RedisStore.from_url(request.getfixturevalue("redis_url"))
+        redis_store = RedisStore.from_url(request.getfixturevalue(request.param.replace("-", "_") + "_url"))
         redis_store.client.flushdb()
         store = Scaled(redis_store, REDIS_TIME_SCALE)
     elif request.param == "postgres":
@@ -261,7 +279,7 @@ def _hammer(kind: str, where: str, rounds: int, queue: t.Any) -> None:
     store.close()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "redis", "postgres"])
+@pytest.mark.parametrize("kind", ["sqlite", "redis", "redis_cluster", "redis_sentinel", "postgres"])
 def test_incr_and_pop_are_atomic_across_processes(
     kind: str, tmp_path: pathlib.Path, request: pytest.FixtureRequest
 ) -> None:
@@ -522,4 +540,134 @@ def test_postgres_store_opens_its_own_connections_after_a_fork(postgres_url: str
         assert store.get("k") == "child"  # the parent's pooled connection still works
     finally:
         os.close(read)
+        store.close()
+
+
+def test_redis_cluster_url_spreads_keys_over_every_primary(
+    redis_cluster_url: str, tmp_path: pathlib.Path
+) -> None:
+    store = from_url(redis_cluster_url, instance_path=str(tmp_path))
+    try:
+        assert isinstance(store, RedisStore)
+        for i in range(30):
+            assert store.incr(f"call:{i}", ttl=60) == 1
+        cluster = t.cast(t.Any, store.client)
+        holding = {
+            node.port for node in cluster.get_primaries() if cluster.get_redis_connection(node).dbsize()
+        }
+        assert len(holding) == 3  # no hash tag pins the keys to one node: each is on its own slot
+    finally:
+        store.close()
+
+
+def test_a_cluster_that_is_down_at_start_up_is_an_outage_not_a_crash(tmp_path: pathlib.Path) -> None:
+    from flask_calltransfer import StoreUnavailable
+    from tests.servers import free_port
+
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(
+        CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL=f"redis+cluster://127.0.0.1:{free_port()}"
+    )
+    transfers = CallTransfer(app)  # nothing is contacted yet
+    with app.app_context(), pytest.raises(StoreUnavailable):
+        transfers.store.get("k")
+    for url in (
+        "redis+cluster://127.0.0.1:port",
+        "redis+sentinel://127.0.0.1:26379",  # no service
+        "redis+sentinel://127.0.0.1/calltransfer",  # no port
+        "redis+sentinel://127.0.0.1:26379/calltransfer/zero",
+    ):
+        bad = Flask(__name__, instance_path=str(tmp_path))
+        bad.config.update(CALLTRANSFER_VAPI_SECRET="s", CALLTRANSFER_STORE_URL=url)
+        with pytest.raises(ConfigurationError, match="CALLTRANSFER_STORE_URL"):
+            CallTransfer(bad)
+
+
+def test_postgres_store_on_flask_sqlalchemys_engine(postgres_url: str, tmp_path: pathlib.Path) -> None:
+    from flask_sqlalchemy import SQLAlchemy
+
+    from flask_calltransfer import testing
+
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=postgres_url.replace("postgresql://", "postgresql+psycopg://"),
+        CALLTRANSFER_SIPGATE_TOKEN="token",
+    )
+    db = SQLAlchemy(app)
+    transfers = CallTransfer(app, store=PostgresStore(lambda: db.engine))
+    transfers.add_destination("sales", NumberDestination("+31207948450", message="Connecting you to sales."))
+    transfers.on_request(lambda call: "sales")
+    assert app.test_cli_runner().invoke(args=["calltransfer", "create-tables"]).exit_code == 0
+    client = app.test_client()
+    session = f"flask-sqlalchemy-{time.monotonic_ns()}"
+
+    def event(kind: str, **fields: t.Any) -> t.Any:
+        body = testing.dumps(testing.sipgate_event(kind, session_id=session, **fields))
+        return client.post("/calltransfer/sipgate", data=body, headers=testing.sipgate_headers("token"))
+
+    assert event("user_speak", text="sales please").json["type"] == "speak"
+    # The announced transfer waited in the app's own database, in the store's table.
+    with app.app_context():
+        kept = db.session.execute(
+            sa_text("SELECT count(*) FROM calltransfer_kv WHERE key = :key"),
+            {"key": f"sipgate:pending:{session}"},
+        ).scalar_one()
+        assert kept == 1
+    assert event("assistant_speech_ended").json["target_phone_number"] == "+31207948450"
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_postgres_tables_come_from_an_alembic_migration(postgres_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from alembic.operations.ops import UpgradeOps
+
+    from flask_calltransfer.store.postgres import metadata
+    from flask_calltransfer.store.postgres import tables_exist
+
+    admin = _engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS migrated")
+        connection.exec_driver_sql("CREATE DATABASE migrated")
+    admin.dispose()
+    engine = _engine(postgres_url.rsplit("/", 1)[0] + "/migrated")
+    try:
+        with engine.begin() as connection:
+            context = MigrationContext.configure(connection)
+            # What `flask db migrate` finds for an app whose target_metadata includes the store's.
+            changes = compare_metadata(context, metadata)
+            assert {change[0] for change in changes if isinstance(change, tuple)} == {
+                "add_table",
+                "add_index",
+            }
+            # What `flask db upgrade` then runs: the autogenerated operations, applied.
+            from alembic.autogenerate import produce_migrations
+
+            upgrade: UpgradeOps = produce_migrations(context, metadata).upgrade_ops  # type: ignore[assignment]
+            operations = Operations(context)
+            for op in upgrade.ops:
+                # A new table's indexes come as a group of operations on that table.
+                for step in getattr(op, "ops", [op]):
+                    operations.invoke(step)
+        assert tables_exist(engine)
+        with engine.begin() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+        store = PostgresStore(engine)
+        assert store.incr("n") == 1 and store.pop("n") == "1"
+    finally:
+        engine.dispose()
+
+
+def test_postgres_sweeps_expired_rows(postgres_url: str) -> None:
+    store = _empty_postgres(postgres_url)
+    try:
+        for i in range(499):
+            store.set(f"k{i}", "v", ttl=0.05)
+        time.sleep(0.1)
+        store.set("live", "v")  # the 500th write of this store sweeps
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM calltransfer_kv").scalar_one() == 1
+    finally:
         store.close()

@@ -34,6 +34,7 @@ from tests.recorder import Recorder
 from tests.servers import PostgresCluster
 from tests.servers import postgres_cluster
 from tests.servers import redis_process
+from tests.servers import redis_sentinels
 from tests.servers import sqlite_locked
 
 VOICEDOCK_SECRET = "voicedock-webhook-secret"
@@ -168,6 +169,53 @@ def test_redis_restarted(recorder: Recorder, tmp_path: pathlib.Path) -> None:
         every_platform_still_transfers(app, recorder)
     with redis_process(port):
         the_store_works(app)
+
+
+def answers_stay_valid(app: Flask, recorder: Recorder) -> None:
+    """One round of every platform with the store in any state (working, failing, coming back):
+    each answer valid and in time, each tool call delivered once."""
+    client = app.test_client()
+    body = testing.dumps(testing.vapi_transfer_request(text="sales please"))
+    response, elapsed = timed(
+        lambda: client.post("/calltransfer/vapi", data=body, headers=testing.vapi_secret_headers(SECRET))
+    )
+    assert response.json["destination"]["number"] == SALES and elapsed < BUDGET
+    session = f"s-{time.monotonic_ns()}"
+    body = testing.dumps(testing.sipgate_event("user_speak", session_id=session, text="sales please"))
+    response, elapsed = timed(
+        lambda: client.post("/calltransfer/sipgate", data=body, headers=testing.sipgate_headers(TOKEN))
+    )
+    assert response.json["type"] in ("speak", "transfer") and elapsed < BUDGET
+    if response.json["type"] == "transfer":
+        assert response.json["target_phone_number"] == SALES
+    call_id, tool_call_id = f"vd-{time.monotonic_ns()}", f"tool_{time.monotonic_ns()}"
+    body = testing.dumps(
+        testing.voicedock_tool_calls("transfer_call", {}, tool_call_id=tool_call_id, call_id=call_id)
+    )
+    headers = testing.voicedock_headers(body, VOICEDOCK_SECRET)
+    response, elapsed = timed(lambda: client.post("/calltransfer/voicedock", data=body, headers=headers))
+    assert response.json["results"][0]["tool_call_id"] == tool_call_id and elapsed < BUDGET
+    assert len(recorder.to(f"/api/v1/calls/{call_id}/control")) == 1
+
+
+def test_redis_primary_killed_with_sentinels_watching(recorder: Recorder, tmp_path: pathlib.Path) -> None:
+    with redis_sentinels() as sentinels:
+        app = make(sentinels.url, recorder, tmp_path)
+        the_store_works(app)
+        old = sentinels.kill_primary()
+        rounds = 0
+        # Through the whole failover (the sentinels notice in half a second, then elect and
+        # promote), and a moment after it.
+        settled: float | None = None
+        give_up = time.monotonic() + 30
+        while settled is None or time.monotonic() < settled + 1.5:
+            answers_stay_valid(app, recorder)
+            rounds += 1
+            if settled is None and sentinels.primary_port() not in (None, old):
+                settled = time.monotonic()
+            assert time.monotonic() < give_up, "the sentinels did not promote the replica"
+        assert rounds >= 3 and faults_counted(app) > 0
+        the_store_works(app)  # on the new primary, without restarting the app
 
 
 # PostgreSQL ---------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ DEFAULT_URL = "sqlite:///calltransfer.sqlite3"
 def from_url(
     url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL", timeout: float = 0.25
 ) -> Store:
-    """Build the store a URL names: ``memory://``, ``sqlite:///path``, ``redis://host/db`` or
+    """Build the store a URL names: ``memory://``, ``sqlite:///path``, ``redis://host/db``,
+    ``redis+cluster://host:port``, ``redis+sentinel://host:port,.../service`` or
     ``postgresql://user@host/database``.
 
     Relative SQLite paths are taken from ``instance_path``. ``timeout`` bounds each operation's
@@ -25,7 +26,9 @@ def from_url(
     """
     if url == "memory://":
         return MemoryStore()
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://")) or url.startswith(
+        ("redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://")
+    ):
         from .redis import RedisStore
 
         try:

@@ -40,6 +40,42 @@ def _milliseconds(ttl: float | None) -> int | None:
     return None if ttl is None else max(1, int(ttl * 1000))
 
 
+def _sentinel_client(scheme: str, rest: str) -> t.Callable[[float], redis_module.Redis]:
+    """A function making clients of the primary the sentinels in ``rest`` name."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+    from redis.sentinel import Sentinel
+
+    userinfo, _, location = rest.rpartition("@")
+    password = userinfo.partition(":")[2] or None if userinfo else None
+    hosts, _, path = location.partition("/")
+    service, _, database = path.partition("/")
+    sentinels = []
+    for item in hosts.split(","):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a sentinel must be host:port, not {item!r}")
+        sentinels.append((host, int(port)))
+    if not service or not (database or "0").isdigit():
+        raise ValueError("the path must name the service the sentinels watch, then the database")
+
+    def client_for(seconds: float) -> redis_module.Redis:
+        waits = {"socket_timeout": seconds, "socket_connect_timeout": seconds}
+        watchers = Sentinel(sentinels, sentinel_kwargs=dict(waits), **waits)  # type: ignore[no-untyped-call]
+        primary: redis_module.Redis = watchers.master_for(  # type: ignore[no-untyped-call]
+            service,
+            db=int(database or 0),
+            password=password,
+            ssl=scheme.startswith("rediss"),
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+            **waits,
+        )
+        return primary
+
+    return client_for
+
+
 class RedisStore(Store):
     """Keeps entries in Redis (6.2 or newer), shared by every worker on every machine.
 
@@ -50,18 +86,22 @@ class RedisStore(Store):
 
     def __init__(
         self,
-        client: redis_module.Redis,
+        client: redis_module.Redis | None,
         *,
         prefix: str = "calltransfer:",
         timeout: float | None = None,
         client_for: t.Callable[[float], redis_module.Redis] | None = None,
     ) -> None:
         import redis
+        from redis.commands.core import Script
 
-        self.client = client
+        if client is None and (client_for is None or timeout is None):
+            raise TypeError("RedisStore needs a client, or client_for and timeout to make one.")
+        self._main = client
         self.prefix = prefix
-        self._incr = client.register_script(_INCR)
-        self._add_counts = client.register_script(_ADD_COUNTS)
+        # As bytes, the scripts need no client to be prepared: each call names the client to run on.
+        self._incr = Script(None, _INCR.encode())  # type: ignore[arg-type]
+        self._add_counts = Script(None, _ADD_COUNTS.encode())  # type: ignore[arg-type]
         # RedisError covers a server that is down or slow, and one that cannot write: out of
         # memory (OOM), a read-only replica (READONLY), a loading dataset (LOADING).
         self.outage_errors = (redis.exceptions.RedisError, OSError)
@@ -70,6 +110,20 @@ class RedisStore(Store):
         self._client_for = client_for
         self._faster: dict[float, redis_module.Redis] = {}
         self._faster_lock = threading.Lock()
+
+    @property
+    def client(self) -> redis_module.Redis:
+        """The client for operations with the whole store timeout to spend."""
+        client = self._main
+        if client is None:
+            # A cluster client asks a node for the slots as it is made: made on first use, so an
+            # app starts while its Redis is down and the store's breaker handles the outage.
+            with self._faster_lock:
+                if self._main is None:
+                    assert self._client_for is not None and self.timeout is not None
+                    self._main = self._client_for(self.timeout)
+                client = self._main
+        return client
 
     def _client(self) -> redis_module.Redis:
         # redis-py has no per-command timeout: near a deadline, a client whose sockets wait less,
@@ -90,12 +144,41 @@ class RedisStore(Store):
     def from_url(cls, url: str, *, timeout: float = 0.25) -> RedisStore:
         """A store on a new client for ``url``, whose connects and commands wait ``timeout`` s.
 
+        ``redis+cluster://host:port`` (or ``rediss+cluster://``) names any node of a Redis
+        Cluster; the client finds the others. Every operation touches one key, so each runs on
+        the node that holds it. ``redis+sentinel://[:password@]host:port,host:port/service/db``
+        names the sentinels watching ``service``; each connection goes to the primary they name
+        at that moment, so after a failover new connections reach the new primary.
+
         redis-py's own retries are off: a retry of a timed-out command costs another timeout
         inside a webhook's budget, and the store's circuit breaker already spaces out attempts.
         """
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
+
+        scheme, _, rest = url.partition("://")
+        if scheme in ("redis+cluster", "rediss+cluster"):
+            from redis.cluster import RedisCluster
+
+            plain = f"{scheme.removesuffix('+cluster')}://{rest}"
+            # Read now, so a URL that cannot work fails at init_app and not at the first call.
+            redis.connection.parse_url(plain)  # type: ignore[no-untyped-call]
+
+            def cluster_for(seconds: float) -> redis.Redis:
+                cluster = RedisCluster.from_url(
+                    plain,
+                    decode_responses=True,
+                    socket_timeout=seconds,
+                    socket_connect_timeout=seconds,
+                    retry=Retry(NoBackoff(), 0),
+                )
+                return t.cast("redis.Redis", cluster)
+
+            return cls(None, timeout=timeout, client_for=cluster_for)
+
+        if scheme in ("redis+sentinel", "rediss+sentinel"):
+            return cls(None, timeout=timeout, client_for=_sentinel_client(scheme, rest))
 
         def client_for(seconds: float) -> redis.Redis:
             return redis.Redis.from_url(
@@ -139,7 +222,8 @@ class RedisStore(Store):
         return {name: int(value) for name, value in found.items()}
 
     def close(self) -> None:
-        self.client.close()
+        if self._main is not None:
+            self._main.close()
         for client in self._faster.values():
             client.close()
 
