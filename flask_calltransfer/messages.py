@@ -16,10 +16,18 @@ def _show(value: object) -> str:
 
 
 def _without_password(url: object) -> object:
-    # A store URL may carry a password: messages name the URL, never the secret in it.
+    # A store URL may carry a password: messages name the URL, never the secret in it. Everything
+    # between the user name and the last "@" is masked (a password may hold "/" or "@"), and so
+    # is a password given as a query parameter.
     if not isinstance(url, str):
         return url
-    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    scheme, found, rest = url.partition("://")
+    if found and "@" in rest:
+        userinfo, _, location = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}:***@{location}" if colon else f"{userinfo}@{location}"
+        url = f"{scheme}://{rest}"
+    return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)
 
 
 # Destinations -------------------------------------------------------------------------------------
@@ -408,6 +416,14 @@ def postgres_connect_timeout(seconds: float) -> str:
     return (
         f"PostgreSQL did not accept a connection within {seconds:g} s. Check that the server is up"
         " and answering, or raise CALLTRANSFER_STORE_TIMEOUT."
+    )
+
+
+def postgres_sweep_failed(error: str) -> str:
+    return (
+        f"Deleting expired rows from the PostgreSQL store failed ({error}); the operation before it"
+        " succeeded, and a later write tries again. If this repeats, check the tables for locks"
+        " held by long transactions."
     )
 
 

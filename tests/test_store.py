@@ -571,6 +571,9 @@ def test_a_cluster_that_is_down_at_start_up_is_an_outage_not_a_crash(tmp_path: p
     transfers = CallTransfer(app)  # nothing is contacted yet
     with app.app_context(), pytest.raises(StoreUnavailable):
         transfers.store.get("k")
+    with app.app_context():
+        assert not transfers.store.available  # an outage: the breaker opened
+        assert transfers.store.faults["failed: get"] == 1
     for url in (
         "redis+cluster://127.0.0.1:port",
         "redis+sentinel://127.0.0.1:26379",  # no service
@@ -671,3 +674,50 @@ def test_postgres_sweeps_expired_rows(postgres_url: str) -> None:
             assert connection.exec_driver_sql("SELECT count(*) FROM calltransfer_kv").scalar_one() == 1
     finally:
         store.close()
+
+
+def test_a_failed_sweep_leaves_the_write_done_and_the_breaker_closed(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlalchemy as sa
+
+    from flask_calltransfer.store import postgres
+
+    store = _empty_postgres(postgres_url)
+    # A sweep that fails the way a slow one does when its statement_timeout ends it.
+    monkeypatch.setattr(postgres, "_SWEEPS", (sa.text("SELECT pg_sleep(1)"),))
+    store.timeout = 0.2
+    try:
+        for i in range(499):
+            store.set(f"k{i}", "v")
+        assert store.pop("k0") == "v"  # the 500th write: it sweeps, the sweep fails
+        assert store.get("k0") is None and store.available
+        assert "Deleting expired rows from the PostgreSQL store failed" in caplog.text
+    finally:
+        store.close()
+
+
+def test_postgres_on_a_serializable_app_engine_counts_every_increment(postgres_url: str) -> None:
+    import concurrent.futures
+
+    engine = _engine(postgres_url, isolation_level="SERIALIZABLE")
+    store = PostgresStore(engine)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: store.incr("serial"), range(80)))
+        assert sorted(results) == list(range(1, 81)) and not store.faults
+    finally:
+        engine.dispose()
+
+
+def test_sentinel_urls_carry_user_and_percent_encoded_password() -> None:
+    from flask_calltransfer.store.redis import _sentinel_client
+
+    client = _sentinel_client("redis+sentinel", "app:p%40ss%2Fw@127.0.0.1:26379,127.0.0.2:26380/svc/2")(0.1)
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("app", "p@ss/w", 2)
+    watched = client.connection_pool.sentinel_manager.sentinels
+    assert [
+        (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+        for s in watched
+    ] == [("127.0.0.1", 26379), ("127.0.0.2", 26380)]

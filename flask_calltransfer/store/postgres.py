@@ -28,6 +28,7 @@ from sqlalchemy import exc as sa_exc
 
 from .. import messages
 from ..deadlines import remaining
+from ..logs import logger
 from .base import Store
 
 #: The store's tables, for ``metadata.create_all`` and for Alembic's ``target_metadata``.
@@ -53,7 +54,9 @@ counts_table = sa.Table(
     sa.Index("calltransfer_counts_expires", "expires"),
 )
 
-_NOW = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS float8)"
+# The statement's start, not each row's moment: every counter one statement adds to a key gets
+# the same expiry, and they expire together as a Redis hash does.
+_NOW = "CAST(EXTRACT(EPOCH FROM statement_timestamp()) AS float8)"
 _TTL = "CAST(:ttl AS float8)"
 # Local to the transaction: a pooled connection of the app's own is left as it was.
 _TIMEOUTS = sa.text(
@@ -97,13 +100,19 @@ _ADD_COUNTS = (
     f" expires = CASE WHEN old.expires IS NOT NULL AND old.expires <= {_NOW}"
     " THEN excluded.expires ELSE old.expires END"
 )
+# A bounded batch that skips rows other transactions hold: a sweep never waits for a worker,
+# and a large backlog is worked off a batch per sweep.
 _SWEEPS = tuple(
-    sa.text(f"DELETE FROM {table} WHERE expires IS NOT NULL AND expires <= {_NOW}")
+    sa.text(
+        f"DELETE FROM {table} WHERE ctid IN (SELECT ctid FROM {table}"
+        f" WHERE expires IS NOT NULL AND expires <= {_NOW} LIMIT 1000 FOR UPDATE SKIP LOCKED)"
+    )
     for table in ("calltransfer_kv", "calltransfer_counts")
 )
 # Expired rows are never returned; this many writes by one process between sweeps keeps the
 # tables from growing, with no job for anyone to schedule.
 _SWEEP_EVERY = 500
+_POOL_SIZE, _POOL_OVERFLOW = 5, 5
 #: PostgreSQL's SQLSTATE for "relation does not exist".
 _UNDEFINED_TABLE = "42P01"
 
@@ -134,6 +143,9 @@ class _Cutter:
     def watch(self, fd: int, seconds: float) -> int:
         token = next(self._tokens)
         deadline = time.monotonic() + seconds
+        # A descriptor of its own for the same socket: if the pool closes the connection's first,
+        # its number may be reused, but this one still names the socket it was made for.
+        fd = os.dup(fd)
         with self._lock:
             self._waiting[token] = fd
             heapq.heappush(self._heap, (deadline, token))
@@ -145,7 +157,9 @@ class _Cutter:
         # Under the lock: once this returns, the socket is never cut, so the descriptor can be
         # closed and reused safely.
         with self._lock:
-            self._waiting.pop(token, None)
+            fd = self._waiting.pop(token, None)
+        if fd is not None:
+            os.close(fd)
 
     def _run(self) -> None:
         while True:
@@ -159,17 +173,18 @@ class _Cutter:
                     continue
                 heapq.heappop(self._heap)
                 fd = self._waiting.pop(token, None)
-                if fd is not None:
-                    _shut_down(fd)
+            if fd is not None:
+                _shut_down(fd)
+                os.close(fd)
 
 
 def _shut_down(fd: int) -> None:
     try:
-        # A duplicate descriptor, closed right away; the shutdown reaches the socket they share.
+        # Through one more duplicate, closed right away: the shutdown reaches the socket they share.
         with socket.socket(fileno=os.dup(fd)) as sock:
             sock.shutdown(socket.SHUT_RDWR)
     except OSError:
-        pass  # already closed by the server or the pool
+        pass  # already closed by the server
 
 
 _cutter: _Cutter | None = None
@@ -188,14 +203,18 @@ def _the_cutter() -> _Cutter:
         return _cutter
 
 
-def _connect_within(connect: t.Callable[[], t.Any], seconds: float) -> t.Any:
+def _connect_within(connect: t.Callable[[], t.Any], seconds: float, attempts: threading.Semaphore) -> t.Any:
     """``connect()``, or psycopg's OperationalError once ``seconds`` have passed.
 
     The attempt goes on in its own thread until libpq gives up, and a connection it makes after
     that is closed: a paused server costs a request one store timeout, not libpq's two seconds.
+    ``attempts`` bounds the attempts under way, so a server that never answers cannot make a
+    thread pile of them.
     """
     import psycopg
 
+    if not attempts.acquire(blocking=False):
+        raise psycopg.OperationalError(messages.postgres_connect_timeout(seconds))
     outcome: dict[str, t.Any] = {}
     lock = threading.Lock()
     finished = threading.Event()
@@ -211,6 +230,8 @@ def _connect_within(connect: t.Callable[[], t.Any], seconds: float) -> t.Any:
                     connection.close()
                 else:
                     outcome["connection"] = connection
+        finally:
+            attempts.release()
         finished.set()
 
     threading.Thread(target=attempt, name="calltransfer-postgres-connect", daemon=True).start()
@@ -273,15 +294,18 @@ class PostgresStore(Store):
         # psycopg reads the libpq URI itself: the driver name is SQLAlchemy's alone.
         conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
+        # As many attempts as the pool holds connections: a cold start opens them all at once.
+        attempts = threading.BoundedSemaphore(_POOL_SIZE + _POOL_OVERFLOW)
+
         def connect() -> t.Any:
             # libpq waits at least two seconds for a connection; a worker waits `timeout`.
-            return _connect_within(lambda: psycopg.connect(conninfo, connect_timeout=2), timeout)
+            return _connect_within(lambda: psycopg.connect(conninfo, connect_timeout=2), timeout, attempts)
 
         engine = sa.create_engine(
             parsed,
             creator=connect,
-            pool_size=5,
-            max_overflow=5,
+            pool_size=_POOL_SIZE,
+            max_overflow=_POOL_OVERFLOW,
             # Waiting for a free pooled connection is bounded like any other wait.
             pool_timeout=timeout,
             # Every operation is a single statement (see _transaction).
@@ -326,6 +350,9 @@ class PostgresStore(Store):
                             info["calltransfer_timeout"] = milliseconds
                         yield connection
                     else:
+                        # Whatever the app's engine defaults to: each statement is atomic on its own,
+                        # and a stricter level would fail concurrent increments of one key.
+                        connection.execution_options(isolation_level="READ COMMITTED")
                         with connection.begin():
                             connection.execute(_TIMEOUTS, {"ms": str(milliseconds)})
                             yield connection
@@ -343,10 +370,19 @@ class PostgresStore(Store):
             result = connection.execute(statement, values)
             # Read inside the transaction: the rows are gone once it closes.
             rows = [tuple(row) for row in result] if result.returns_rows else []
-            if write and next(self._writes) % _SWEEP_EVERY == 0:
-                for sweep in _SWEEPS:
-                    connection.execute(sweep)
+        if write and next(self._writes) % _SWEEP_EVERY == 0:
+            self._sweep()
         return rows
+
+    def _sweep(self) -> None:
+        # After the operation committed, in a transaction of its own: a sweep that fails or runs
+        # out of time must not turn a done write into a failure, nor open the breaker.
+        try:
+            for sweep in _SWEEPS:
+                with self._transaction() as connection:
+                    connection.execute(sweep)
+        except Exception as exc:
+            logger.warning(messages.postgres_sweep_failed(type(exc).__name__))
 
     def get(self, key: str) -> str | None:
         rows = self._run(_GET, key=key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import typing as t
+import urllib.parse
 
 from ..deadlines import remaining
 from .base import Store
@@ -47,7 +48,9 @@ def _sentinel_client(scheme: str, rest: str) -> t.Callable[[float], redis_module
     from redis.sentinel import Sentinel
 
     userinfo, _, location = rest.rpartition("@")
-    password = userinfo.partition(":")[2] or None if userinfo else None
+    user, _, secret = userinfo.partition(":")
+    # As in redis:// URLs: percent-encoded, so a password may hold "@", ":" or "/".
+    username, password = urllib.parse.unquote(user) or None, urllib.parse.unquote(secret) or None
     hosts, _, path = location.partition("/")
     service, _, database = path.partition("/")
     sentinels = []
@@ -65,6 +68,7 @@ def _sentinel_client(scheme: str, rest: str) -> t.Callable[[float], redis_module
         primary: redis_module.Redis = watchers.master_for(  # type: ignore[no-untyped-call]
             service,
             db=int(database or 0),
+            username=username,
             password=password,
             ssl=scheme.startswith("rediss"),
             decode_responses=True,
@@ -103,8 +107,9 @@ class RedisStore(Store):
         self._incr = Script(None, _INCR.encode())  # type: ignore[arg-type]
         self._add_counts = Script(None, _ADD_COUNTS.encode())  # type: ignore[arg-type]
         # RedisError covers a server that is down or slow, and one that cannot write: out of
-        # memory (OOM), a read-only replica (READONLY), a loading dataset (LOADING).
-        self.outage_errors = (redis.exceptions.RedisError, OSError)
+        # memory (OOM), a read-only replica (READONLY), a loading dataset (LOADING). A cluster
+        # whose nodes cannot be reached raises RedisClusterException, which is not a RedisError.
+        self.outage_errors = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
         #: The client's own socket timeout; a nearer handler deadline uses a faster client.
         self.timeout = timeout
         self._client_for = client_for
@@ -117,12 +122,17 @@ class RedisStore(Store):
         client = self._main
         if client is None:
             # A cluster client asks a node for the slots as it is made: made on first use, so an
-            # app starts while its Redis is down and the store's breaker handles the outage.
+            # app starts while its Redis is down and the store's breaker handles the outage. Made
+            # outside the lock, so threads do not queue behind one slow connect; one made in a
+            # race is closed again.
+            assert self._client_for is not None and self.timeout is not None
+            made = self._client_for(self.timeout)
             with self._faster_lock:
                 if self._main is None:
-                    assert self._client_for is not None and self.timeout is not None
-                    self._main = self._client_for(self.timeout)
+                    self._main = made
+                    return made
                 client = self._main
+            made.close()
         return client
 
     def _client(self) -> redis_module.Redis:
