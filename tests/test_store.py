@@ -721,3 +721,39 @@ def test_sentinel_urls_carry_user_and_percent_encoded_password() -> None:
         (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
         for s in watched
     ] == [("127.0.0.1", 26379), ("127.0.0.2", 26380)]
+
+
+def test_connect_attempts_against_a_server_that_never_answers_are_bounded() -> None:
+    import threading
+
+    import psycopg
+
+    from flask_calltransfer.store.postgres import _connect_within
+
+    release = threading.Event()
+    attempts = threading.BoundedSemaphore(1)
+
+    def hangs() -> t.Any:
+        release.wait(10)
+        raise psycopg.OperationalError("gave up")
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError, match="did not accept a connection within 0.1 s"):
+            _connect_within(hangs, 0.1, attempts)
+        assert 0.1 <= time.monotonic() - started < 1
+        # The first attempt is still under way: the next fails at once, without another thread.
+        threads = threading.active_count()
+        started = time.monotonic()
+        with pytest.raises(psycopg.OperationalError):
+            _connect_within(hangs, 0.1, attempts)
+        assert time.monotonic() - started < 0.05 and threading.active_count() == threads
+    finally:
+        release.set()
+    # Once the attempt gives up, its slot is free again.
+    deadline = time.monotonic() + 5
+    while not attempts.acquire(blocking=False):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    attempts.release()
+    assert _connect_within(lambda: "connection", 1.0, attempts) == "connection"
