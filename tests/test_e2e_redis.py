@@ -3,15 +3,12 @@ call land on different servers, as they do behind a load balancer across machine
 
 from __future__ import annotations
 
-import concurrent.futures
-import http.client
-import json
 import typing as t
 import uuid
 
 import pytest
 
-from flask_calltransfer import testing
+from tests import two_servers
 from tests.recorder import Recorder
 from tests.servers import gunicorn
 from tests.servers import redis_server
@@ -19,7 +16,7 @@ from tests.servers import redis_server
 TOKEN = "e2e-redis-sipgate-token"
 SECRET = "e2e-redis-voicedock-secret"
 
-Address = tuple[str, int]
+Address = two_servers.Address
 
 
 @pytest.fixture(scope="module")
@@ -38,33 +35,12 @@ def servers(api: Recorder) -> t.Iterator[tuple[Address, Address]]:
                 yield one, two
 
 
-def post(server: Address, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, t.Any]:
-    connection = http.client.HTTPConnection(*server, timeout=15)
-    try:
-        connection.request("POST", path, body=body, headers=headers)
-        response = connection.getresponse()
-        data = response.read()
-        return response.status, json.loads(data) if data else None
-    finally:
-        connection.close()
-
-
 def sipgate(server: Address, event: str, session: str, **fields: t.Any) -> tuple[int, t.Any]:
-    body = testing.dumps(testing.sipgate_event(event, session_id=session, **fields))
-    return post(server, "/calltransfer/sipgate", body, testing.sipgate_headers(TOKEN))
+    return two_servers.sipgate(server, TOKEN, event, session, **fields)
 
 
 def test_announce_on_one_server_transfer_on_the_other(servers: tuple[Address, Address]) -> None:
-    one, two = servers
-    for first, second in ((one, two), (two, one)):
-        session = str(uuid.uuid4())
-        status, speak = sipgate(first, "user_speak", session, text="sales please")
-        assert (status, speak["type"]) == (200, "speak")
-        status, transfer = sipgate(second, "assistant_speech_ended", session)
-        assert status == 200
-        assert transfer["type"] == "transfer" and transfer["target_phone_number"] == "+31207948450"
-        assert sipgate(first, "assistant_speech_ended", session)[0] == 204  # handed over once
-        assert sipgate(second, "session_end", session)[0] == 204
+    two_servers.announce_on_one_transfer_on_the_other(servers, TOKEN, "+31207948450")
 
 
 def test_session_end_on_one_server_clears_the_other(servers: tuple[Address, Address]) -> None:
@@ -78,19 +54,4 @@ def test_session_end_on_one_server_clears_the_other(servers: tuple[Address, Addr
 def test_tool_call_delivered_to_both_servers_is_sent_once(
     servers: tuple[Address, Address], api: Recorder
 ) -> None:
-    for _ in range(5):
-        call_id = str(uuid.uuid4())
-        body = testing.dumps(
-            testing.voicedock_tool_calls("transfer_call", {"department": "sales"}, call_id=call_id)
-        )
-        headers = testing.voicedock_headers(body, SECRET)
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            futures = [
-                pool.submit(post, server, "/calltransfer/voicedock", body, headers)
-                for server in (*servers, *servers)
-            ]
-            replies = [future.result() for future in futures]
-        assert {status for status, _ in replies} == {200}
-        assert len({json.dumps(reply) for _, reply in replies}) == 1
-        assert replies[0][1]["results"][0]["result"] == {"status": "transferring"}
-        assert len(api.to(f"/api/v1/calls/{call_id}/control")) == 1
+    two_servers.tool_call_to_both_is_sent_once(servers, api, SECRET, "+31207948450")
