@@ -156,7 +156,7 @@ class RedisStore(Store):
 
         ``redis+cluster://host:port`` (or ``rediss+cluster://``) names any node of a Redis
         Cluster; the client finds the others. Every operation touches one key, so each runs on
-        the node that holds it. ``redis+sentinel://[:password@]host:port,host:port/service/db``
+        the node that holds it. ``redis+sentinel://[user:password@]host:port,host:port/service/db``
         names the sentinels watching ``service``; each connection goes to the primary they name
         at that moment, so after a failover new connections reach the new primary.
 
