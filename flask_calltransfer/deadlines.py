@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextvars
 import ctypes
 import functools
-import heapq
 import itertools
 import logging
 import os
@@ -36,6 +35,9 @@ import sys
 import threading
 import time
 import typing as t
+
+from .timers import PerProcess
+from .timers import Timers
 
 T = t.TypeVar("T")
 
@@ -154,7 +156,7 @@ class _Scope:
             self.injected = threading.Event()
             self.token = next(_tokens)
             _active[self.token] = self
-            _watchdog().watch(self)
+            _watchdog.get().add(self.deadline, self.token)
 
     def close(self) -> None:
         """End the deadline. Afterwards nothing raises in this thread on its behalf."""
@@ -303,58 +305,18 @@ def _method(ident: int) -> str:
     return "thread"
 
 
-class _Watchdog:
-    """One daemon thread per process that fires thread-method deadlines in order."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self._heap: list[tuple[float, int]] = []
-        self._wake = threading.Condition(threading.Lock())
-        threading.Thread(target=self._run, name="calltransfer-deadlines", daemon=True).start()
-
-    def watch(self, scope: _Scope) -> None:
-        with self._wake:
-            # Tokens only: a closed scope is freed at once, its token left to expire here.
-            heapq.heappush(self._heap, (scope.deadline, scope.token))
-            if self._heap[0][1] == scope.token:
-                self._wake.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._heap:
-                    self._wake.wait()
-                deadline, token = self._heap[0]
-                wait = deadline - time.monotonic()
-                if wait > 0:
-                    # Bounded, because Condition.wait overflows on a huge timeout.
-                    self._wake.wait(min(wait, 3600.0))
-                    continue
-                heapq.heappop(self._heap)
-            # A token no longer active belongs to a scope that closed, or that is inside a
-            # shielded section, whose end reads the clock and raises itself.
-            scope = _active.pop(token, None)
-            if scope is not None:
-                scope._watchdog_fire()
+def _fire(token: int) -> None:
+    # A token no longer active belongs to a scope that closed, or that is inside a shielded
+    # section, whose end reads the clock and raises itself.
+    scope = _active.pop(token, None)
+    if scope is not None:
+        scope._watchdog_fire()
 
 
-_watchdog_instance: _Watchdog | None = None
-_watchdog_lock = threading.Lock()
-
-
-def _watchdog() -> _Watchdog:
-    global _watchdog_instance
-    watchdog = _watchdog_instance
-    if watchdog is not None and watchdog.pid == os.getpid():
-        return watchdog
-    with _watchdog_lock:
-        # Threads do not survive a fork: a gunicorn worker starts its own, without the scopes
-        # that were open in the parent.
-        if _watchdog_instance is None or _watchdog_instance.pid != os.getpid():
-            if _watchdog_instance is not None:
-                _active.clear()
-            _watchdog_instance = _Watchdog()
-        return _watchdog_instance
+#: One thread per process that fires thread-method deadlines in order. Tokens only: a closed
+#: scope is freed at once, its token left to expire there. A forked worker starts its own,
+#: without the scopes that were open in the parent.
+_watchdog = PerProcess(lambda: Timers(_fire, name="calltransfer-deadlines"), on_fork=_active.clear)
 
 
 def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method: str = "auto") -> T:

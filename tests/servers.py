@@ -26,18 +26,62 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: t.IO[bytes], timeout: float = 30) -> None:
+def wait_until(
+    ready: t.Callable[[], object],
+    log: t.IO[bytes],
+    *,
+    what: str = "the server did not start",
+    processes: t.Sequence[subprocess.Popen[bytes]] = (),
+    timeout: float = 30,
+) -> None:
+    """Return once ``ready()`` is true; raise with the end of ``log`` once ``timeout`` has passed
+    or one of ``processes`` has ended."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                output = log.read()[-4000:].decode(errors="replace")
-                raise RuntimeError(f"the server did not start: {output}") from None
-            time.sleep(0.1)
+    while not ready():
+        if any(process.poll() is not None for process in processes) or time.monotonic() > deadline:
+            log.seek(0)
+            output = log.read()[-4000:].decode(errors="replace")
+            raise RuntimeError(f"{what}: {output}")
+        time.sleep(0.1)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: t.IO[bytes], timeout: float = 30) -> None:
+    wait_until(lambda: _answers(port), log, processes=[process], timeout=timeout)
+
+
+def _stop(processes: t.Iterable[subprocess.Popen[bytes]]) -> None:
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # in case a test left it paused
+            process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+
+
+def _need_redis() -> None:
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        raise RuntimeError(
+            "redis-server is not installed. Install Debian's redis-server package (make test does)."
+        )
+
+
+def _redis_cli(port: int, *command: str) -> str:
+    return subprocess.run(
+        ["redis-cli", "-p", str(port), *command], capture_output=True, text=True, timeout=10
+    ).stdout.strip()
+
+
+#: A redis-server on loopback that keeps nothing on disk.
+_REDIS_EPHEMERAL = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 
 
 @contextlib.contextmanager
@@ -138,25 +182,17 @@ def _running(
 def redis_process(port: int | None = None) -> t.Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run a real redis-server on a loopback port, without persistence; yields its URL and process,
     so a test can stop or pause it by PID."""
-    if shutil.which("redis-server") is None:
-        raise RuntimeError(
-            "redis-server is not installed. Install Debian's redis-server package (make test does)."
-        )
+    _need_redis()
     port = port or free_port()
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=log,
-        stderr=log,
+        ["redis-server", "--port", str(port), *_REDIS_EPHEMERAL], stdout=log, stderr=log
     )
     try:
         wait_for_port(port, process, log)
         yield f"redis://127.0.0.1:{port}/0", process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGCONT)  # in case a test left it paused
-            process.terminate()
-        process.wait(timeout=30)
+        _stop([process])
         log.close()
 
 
@@ -178,26 +214,13 @@ def _free_cluster_port() -> int:
 def redis_cluster(primaries: int = 3) -> t.Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
     """Run a real Redis Cluster of ``primaries`` redis-servers on free loopback ports, without
     persistence; yields a ``redis+cluster://`` URL naming one node, and the processes."""
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        raise RuntimeError(
-            "redis-server is not installed. Install Debian's redis-server package (make test does)."
-        )
+    _need_redis()
     ports = [_free_cluster_port() for _ in range(primaries)]
     with tempfile.TemporaryDirectory(prefix="calltransfer-cluster-") as folder:
         log = tempfile.TemporaryFile()
         processes = [
             subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ]
+                ["redis-server", "--port", str(port), *_REDIS_EPHEMERAL]
                 + ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
                 + ["--cluster-config-file", f"{folder}/nodes-{port}.conf"],
                 stdout=log,
@@ -216,26 +239,14 @@ def redis_cluster(primaries: int = 3) -> t.Iterator[tuple[str, list[subprocess.P
                 check=True,
                 timeout=60,
             )
-            deadline = time.monotonic() + 30
-            while not all(
-                "cluster_state:ok"
-                in subprocess.run(
-                    ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
-                ).stdout
-                for port in ports
-            ):
-                if time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"the Redis Cluster did not form: {log.read()[-4000:].decode()}")
-                time.sleep(0.1)
+
+            def formed() -> bool:
+                return all("cluster_state:ok" in _redis_cli(port, "cluster", "info") for port in ports)
+
+            wait_until(formed, log, what="the Redis Cluster did not form", processes=processes)
             yield f"redis+cluster://127.0.0.1:{ports[0]}/0", processes
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGCONT)
-                    process.terminate()
-            for process in processes:
-                process.wait(timeout=30)
+            _stop(processes)
             log.close()
 
 
@@ -260,9 +271,10 @@ class RedisSentinels:
 
     def start(self) -> None:
         primary, replica = self.ports
-        data = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self._start(primary, "--port", str(primary), *data)
-        self._start(replica, "--port", str(replica), *data, "--replicaof", "127.0.0.1", str(primary))
+        self._start(primary, "--port", str(primary), *_REDIS_EPHEMERAL)
+        self._start(
+            replica, "--port", str(replica), *_REDIS_EPHEMERAL, "--replicaof", "127.0.0.1", str(primary)
+        )
         for port in self.sentinel_ports:
             config = self.folder / f"sentinel-{port}.conf"
             # Sentinels rewrite their configuration as they learn: each has a file of its own.
@@ -276,8 +288,7 @@ class RedisSentinels:
         self.wait(lambda: self._sentinel(self.sentinel_ports[0], "replicas") and self._others_known())
 
     def _sentinel(self, port: int, what: str) -> str:
-        command = ["redis-cli", "-p", str(port), "sentinel", what, self.SERVICE]
-        return subprocess.run(command, capture_output=True, text=True, timeout=10).stdout.strip()
+        return _redis_cli(port, "sentinel", what, self.SERVICE)
 
     def _others_known(self) -> bool:
         return all("num-other-sentinels\n2" in self._sentinel(port, "master") for port in self.sentinel_ports)
@@ -295,32 +306,17 @@ class RedisSentinels:
         return port
 
     def wait(self, condition: t.Callable[[], object], timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                self.log.seek(0)
-                raise RuntimeError(
-                    f"Redis with sentinels did not get ready: {self.log.read()[-4000:].decode()}"
-                )
-            time.sleep(0.1)
+        wait_until(condition, self.log, what="Redis with sentinels did not get ready", timeout=timeout)
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.terminate()
-        for process in self.processes.values():
-            process.wait(timeout=30)
+        _stop(self.processes.values())
         self.log.close()
 
 
 @contextlib.contextmanager
 def redis_sentinels() -> t.Iterator[RedisSentinels]:
     """A started :class:`RedisSentinels`, stopped at the end."""
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        raise RuntimeError(
-            "redis-server is not installed. Install Debian's redis-server package (make test does)."
-        )
+    _need_redis()
     with tempfile.TemporaryDirectory(prefix="calltransfer-sentinel-") as folder:
         sentinels = RedisSentinels(pathlib.Path(folder))
         try:
@@ -350,19 +346,15 @@ def _postgres_binaries() -> pathlib.Path:
     return pathlib.Path(on_path).parent
 
 
-def _as_postgres_user() -> t.Callable[[], None] | None:
-    """PostgreSQL refuses to run as root: under root, the server runs as Debian's postgres user."""
+def _postgres_user() -> tuple[int, int] | None:
+    """PostgreSQL refuses to run as root: under root, the server runs as Debian's postgres user,
+    whose uid and gid this gives."""
     if os.geteuid() != 0:
         return None
     import pwd
 
     user = pwd.getpwnam("postgres")
-
-    def demote() -> None:
-        os.setgid(user.pw_gid)
-        os.setuid(user.pw_uid)
-
-    return demote
+    return user.pw_uid, user.pw_gid
 
 
 class PostgresCluster:
@@ -371,16 +363,13 @@ class PostgresCluster:
 
     def __init__(self, folder: pathlib.Path) -> None:
         self.binaries = _postgres_binaries()
-        self.demote = _as_postgres_user()
+        self.user = _postgres_user()
         self.port = free_port()
         self.data, self.sockets = folder / "data", folder / "sockets"
         self.sockets.mkdir()
-        if self.demote is not None:
-            import pwd
-
-            user = pwd.getpwnam("postgres")
+        if self.user is not None:
             for path in (folder, self.sockets):
-                os.chown(path, user.pw_uid, user.pw_gid)
+                os.chown(path, *self.user)
         self.log = tempfile.TemporaryFile()
         subprocess.run(
             [self.binaries / "initdb", "-D", self.data, "-U", "calltransfer", "-A", "trust", "-E", "UTF8"]
@@ -388,11 +377,17 @@ class PostgresCluster:
             stdout=self.log,
             stderr=self.log,
             check=True,
-            preexec_fn=self.demote,
+            preexec_fn=self.demote if self.user is not None else None,
             timeout=120,
         )
         self.url = f"postgresql://calltransfer@127.0.0.1:{self.port}/postgres"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def demote(self) -> None:
+        """Run in the child before the server's programs: they may not run as root."""
+        if self.user is not None:
+            os.setgid(self.user[1])
+            os.setuid(self.user[0])
 
     def start(self) -> None:
         settings = {
@@ -407,10 +402,16 @@ class PostgresCluster:
             [self.binaries / "postgres", "-D", self.data, "-p", str(self.port), *options],
             stdout=self.log,
             stderr=self.log,
-            preexec_fn=self.demote,
+            preexec_fn=self.demote if self.user is not None else None,
         )
         wait_for_port(self.port, self.process, self.log)
-        _wait_for_postgres(self.url, self.process, self.log)
+        # The port opens before the server accepts sessions ("the database system is starting up").
+        wait_until(
+            lambda: _accepts_sessions(self.url),
+            self.log,
+            what="PostgreSQL did not start",
+            processes=[self.process],
+        )
 
     def pids(self) -> list[int]:
         """The server and every process it started (one per connection, and its helpers)."""
@@ -451,21 +452,14 @@ def postgres_cluster() -> t.Iterator[PostgresCluster]:
             cluster.log.close()
 
 
-def _wait_for_postgres(url: str, process: subprocess.Popen[bytes], log: t.IO[bytes]) -> None:
-    # The port opens before the server accepts sessions ("the database system is starting up").
+def _accepts_sessions(url: str) -> bool:
     import psycopg
 
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            return
-        except psycopg.OperationalError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                output = log.read()[-4000:].decode(errors="replace")
-                raise RuntimeError(f"PostgreSQL did not start: {output}") from None
-            time.sleep(0.1)
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ from flask_calltransfer.store.postgres import PostgresStore
 from flask_calltransfer.store.postgres import create_tables
 from tests import two_servers
 from tests.recorder import Recorder
-from tests.servers import gunicorn
 from tests.servers import postgres_server
 
 TOKEN = "e2e-postgres-sipgate-token"
@@ -28,18 +27,10 @@ def servers(api: Recorder, tmp_path_factory: pytest.TempPathFactory) -> t.Iterat
         store = PostgresStore.from_url(url)
         create_tables(store.engine)  # the migration step a deployment runs once
         store.close()
-        env = {
-            "CALLTRANSFER_SIPGATE_TOKEN": TOKEN,
-            "CALLTRANSFER_VOICEDOCK_SECRET": SECRET,
-            "CALLTRANSFER_VOICEDOCK_TOOLS": '["transfer_call"]',
-            "CALLTRANSFER_VOICEDOCK_API_KEY": "e2e-api-key",
-            "CALLTRANSFER_VOICEDOCK_API_URL": f"{api.url}/api/v1",
-            "CALLTRANSFER_STORE_URL": url,
-            "SUPPORT_LINE_LOG": str(tmp_path_factory.mktemp("log") / "transfers.jsonl"),
-        }
-        with gunicorn("example_app:create_app()", env=env, workers=1) as one:
-            with gunicorn("example_app:create_app()", env=env, workers=1) as two:
-                yield one, two
+        log = str(tmp_path_factory.mktemp("log") / "transfers.jsonl")
+        app = "example_app:create_app()"
+        with two_servers.serve(app, url, api, token=TOKEN, secret=SECRET, SUPPORT_LINE_LOG=log) as both:
+            yield both
 
 
 def test_announce_on_one_server_transfer_on_the_other(servers: tuple[Address, Address]) -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from tests import two_servers
 from tests.recorder import Recorder
-from tests.servers import gunicorn
 from tests.servers import redis_server
 
 TOKEN = "e2e-redis-sipgate-token"
@@ -21,18 +20,11 @@ Address = two_servers.Address
 
 @pytest.fixture(scope="module")
 def servers(api: Recorder) -> t.Iterator[tuple[Address, Address]]:
-    with redis_server() as url:
-        env = {
-            "CALLTRANSFER_SIPGATE_TOKEN": TOKEN,
-            "CALLTRANSFER_VOICEDOCK_SECRET": SECRET,
-            "CALLTRANSFER_VOICEDOCK_TOOLS": '["transfer_call"]',
-            "CALLTRANSFER_VOICEDOCK_API_KEY": "e2e-api-key",
-            "CALLTRANSFER_VOICEDOCK_API_URL": f"{api.url}/api/v1",
-            "CALLTRANSFER_STORE_URL": url,
-        }
-        with gunicorn("tests.e2e_app:create_app()", env=env, workers=1) as one:
-            with gunicorn("tests.e2e_app:create_app()", env=env, workers=1) as two:
-                yield one, two
+    with (
+        redis_server() as url,
+        two_servers.serve("tests.e2e_app:create_app()", url, api, token=TOKEN, secret=SECRET) as both,
+    ):
+        yield both
 
 
 def sipgate(server: Address, event: str, session: str, **fields: t.Any) -> tuple[int, t.Any]:

@@ -4,6 +4,7 @@ requests of one call land on different servers."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import typing as t
@@ -11,8 +12,28 @@ import uuid
 
 from flask_calltransfer import testing
 from tests.recorder import Recorder
+from tests.servers import gunicorn
 
 Address = tuple[str, int]
+
+
+@contextlib.contextmanager
+def serve(
+    app: str, store_url: str, api: Recorder, *, token: str, secret: str, **env: str
+) -> t.Iterator[tuple[Address, Address]]:
+    """``app`` on two gunicorn servers of one worker each, sharing the store at ``store_url``,
+    with sipgate and VoiceDock on (VoiceDock's API is ``api``); ``env`` adds variables."""
+    env = {
+        "CALLTRANSFER_SIPGATE_TOKEN": token,
+        "CALLTRANSFER_VOICEDOCK_SECRET": secret,
+        "CALLTRANSFER_VOICEDOCK_TOOLS": '["transfer_call"]',
+        "CALLTRANSFER_VOICEDOCK_API_KEY": "e2e-api-key",
+        "CALLTRANSFER_VOICEDOCK_API_URL": f"{api.url}/api/v1",
+        "CALLTRANSFER_STORE_URL": store_url,
+        **env,
+    }
+    with gunicorn(app, env=env, workers=1) as one, gunicorn(app, env=env, workers=1) as two:
+        yield one, two
 
 
 def post(server: Address, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, t.Any]:

@@ -13,6 +13,19 @@ from .sqlite import SqliteStore
 #: The store used when ``CALLTRANSFER_STORE_URL`` is not set: a file in the app's instance folder.
 DEFAULT_URL = "sqlite:///calltransfer.sqlite3"
 
+_REDIS_SCHEMES = tuple(
+    f"{scheme}://"
+    for scheme in (
+        "redis",
+        "rediss",
+        "unix",
+        "redis+cluster",
+        "rediss+cluster",
+        "redis+sentinel",
+        "rediss+sentinel",
+    )
+)
+
 
 def from_url(
     url: str, *, instance_path: str, key: str = "CALLTRANSFER_STORE_URL", timeout: float = 0.25
@@ -26,9 +39,7 @@ def from_url(
     """
     if url == "memory://":
         return MemoryStore()
-    if url.startswith(("redis://", "rediss://", "unix://")) or url.startswith(
-        ("redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://")
-    ):
+    if url.startswith(_REDIS_SCHEMES):
         from .redis import RedisStore
 
         try:
@@ -39,10 +50,9 @@ def from_url(
             raise ConfigurationError(messages.store_url_invalid(key, url) + f" ({exc})", key=key) from None
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         try:
+            # SQLAlchemy is imported here, psycopg by from_url: either may be missing.
             from .postgres import PostgresStore
-        except ImportError:
-            raise ConfigurationError(messages.store_needs_postgres(key), key=key) from None
-        try:
+
             return PostgresStore.from_url(url, timeout=timeout)
         except ImportError:
             raise ConfigurationError(messages.store_needs_postgres(key), key=key) from None

@@ -18,6 +18,7 @@ import time
 import typing as t
 
 from .. import messages
+from ..deadlines import remaining
 from ..deadlines import shielded
 from ..exceptions import StoreUnavailable
 from ..logs import logger
@@ -93,6 +94,13 @@ class _Trying:
 
     def __exit__(self, *exc_info: object) -> None:
         _trying.reset(self._token)
+
+
+def wait_budget(timeout: float) -> float:
+    """Seconds a store operation may wait for its server or a lock: ``timeout``, or what is left
+    of the handler's deadline when that is nearer (at least 10 ms, so it can still answer)."""
+    left = remaining()
+    return timeout if left is None else max(min(timeout, left), 0.01)
 
 
 @contextlib.contextmanager

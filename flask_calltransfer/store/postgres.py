@@ -15,7 +15,6 @@ create-tables``) makes them, and :data:`metadata` describes them to Alembic and 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import os
 import socket
@@ -27,9 +26,11 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from .. import messages
-from ..deadlines import remaining
 from ..logs import logger
+from ..timers import PerProcess
+from ..timers import Timers
 from .base import Store
+from .base import wait_budget
 
 #: The store's tables, for ``metadata.create_all`` and for Alembic's ``target_metadata``.
 metadata = sa.MetaData()
@@ -85,7 +86,6 @@ _INCR = sa.text(
     " RETURNING CAST(value AS bigint)"
 )
 _COUNTS = sa.text(f"SELECT name, value FROM calltransfer_counts WHERE key = :key AND {_LIVE}")
-# Every counter of a key shares the expiry of the key's first live counter.
 # One statement for every counter of a call: row locks are held for that statement alone. Every
 # counter of a key shares the expiry of the key's first live counter.
 _ADD_COUNTS = (
@@ -123,8 +123,7 @@ _GRACE = 0.05
 
 
 class _Cutter:
-    """One daemon thread per process that cuts the connection of a transaction still waiting past
-    its time.
+    """Cuts the connection of a transaction still waiting past its time.
 
     ``statement_timeout`` is the server's to enforce: a server that is paused, or gone without
     closing its sockets, never sends the cancellation, and libpq has no timeout of its own for a
@@ -133,74 +132,44 @@ class _Cutter:
     """
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
-        self._heap: list[tuple[float, int]] = []
         self._waiting: dict[int, int] = {}
         self._tokens = itertools.count()
-        self._lock = threading.Condition(threading.Lock())
-        threading.Thread(target=self._run, name="calltransfer-postgres-cutter", daemon=True).start()
+        self._lock = threading.Lock()
+        self._timers = Timers(self._cut, name="calltransfer-postgres-cutter")
 
     def watch(self, fd: int, seconds: float) -> int:
         token = next(self._tokens)
-        deadline = time.monotonic() + seconds
         # A descriptor of its own for the same socket: if the pool closes the connection's first,
         # its number may be reused, but this one still names the socket it was made for.
-        fd = os.dup(fd)
         with self._lock:
-            self._waiting[token] = fd
-            heapq.heappush(self._heap, (deadline, token))
-            if self._heap[0][1] == token:
-                self._lock.notify()
+            self._waiting[token] = os.dup(fd)
+        self._timers.add(time.monotonic() + seconds, token)
         return token
 
     def done(self, token: int) -> None:
-        # Under the lock: once this returns, the socket is never cut, so the descriptor can be
-        # closed and reused safely.
+        # Under the lock: once this returns, the socket is never cut.
         with self._lock:
             fd = self._waiting.pop(token, None)
         if fd is not None:
             os.close(fd)
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._heap:
-                    self._lock.wait()
-                deadline, token = self._heap[0]
-                wait = deadline - time.monotonic()
-                if wait > 0:
-                    self._lock.wait(min(wait, 3600.0))
-                    continue
-                heapq.heappop(self._heap)
-                fd = self._waiting.pop(token, None)
-            if fd is not None:
-                _shut_down(fd)
-                os.close(fd)
+    def _cut(self, token: int) -> None:
+        with self._lock:
+            fd = self._waiting.pop(token, None)
+        if fd is None:
+            return  # the transaction ended in time
+        try:
+            # Through one more duplicate, closed right away: the shutdown reaches the socket.
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed by the server
+        finally:
+            os.close(fd)
 
 
-def _shut_down(fd: int) -> None:
-    try:
-        # Through one more duplicate, closed right away: the shutdown reaches the socket they share.
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed by the server
-
-
-_cutter: _Cutter | None = None
-_cutter_lock = threading.Lock()
-
-
-def _the_cutter() -> _Cutter:
-    global _cutter
-    cutter = _cutter
-    if cutter is not None and cutter.pid == os.getpid():
-        return cutter
-    with _cutter_lock:
-        # Threads do not survive a fork: each worker process starts its own.
-        if _cutter is None or _cutter.pid != os.getpid():
-            _cutter = _Cutter()
-        return _cutter
+#: One per process: its thread does not survive a fork.
+_cutter = PerProcess(_Cutter)
 
 
 def _connect_within(connect: t.Callable[[], t.Any], seconds: float, attempts: threading.Semaphore) -> t.Any:
@@ -330,12 +299,11 @@ class PostgresStore(Store):
     @contextlib.contextmanager
     def _transaction(self) -> t.Iterator[sa.Connection]:
         # Statements and row locks must end inside the handler's deadline, when there is one.
-        left = remaining()
-        budget = self.timeout if left is None else max(min(self.timeout, left), 0.01)
+        budget = wait_budget(self.timeout)
         milliseconds = max(1, int(budget * 1000))
         try:
             with self.engine.connect() as connection:
-                cutter = _the_cutter()
+                cutter = _cutter.get()
                 # The commit is watched too: a server can stop answering at any step.
                 token = cutter.watch(_fileno(connection), budget + _GRACE)
                 try:

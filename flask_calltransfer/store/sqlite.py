@@ -9,8 +9,8 @@ import threading
 import time
 import typing as t
 
-from ..deadlines import remaining
 from .base import Store
+from .base import wait_budget
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS calltransfer_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
@@ -81,8 +81,7 @@ class SqliteStore(Store):
 
     def _budget(self, connection: sqlite3.Connection) -> None:
         # Waiting for a lock must end inside the handler's deadline, when there is one.
-        left = remaining()
-        busy = self.timeout if left is None else max(min(self.timeout, left), 0.01)
+        busy = wait_budget(self.timeout)
         if busy != self._local.busy:
             connection.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
             self._local.busy = busy
