@@ -10,7 +10,9 @@ from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
 
+from . import messages
 from . import phone
+from . import state as app_state
 from . import testing
 from .exceptions import StoreUnavailable
 from .exceptions import UnsupportedDestination
@@ -20,18 +22,20 @@ from .models import NumberDestination
 from .models import SipDestination
 from .platforms.toolcalls import ToolCallPlatform
 from .platforms.toolcalls import dry_run
+from .platforms.vapi import transfer_tool as vapi_transfer_tool
+from .platforms.voicedock import transfer_tool as voicedock_transfer_tool
 
 if t.TYPE_CHECKING:
-    from .extension import _State
+    from .state import State
 
 cli = AppGroup("calltransfer", help="See, check and try Flask-CallTransfer's call routing.")
 
 
-def _state() -> _State:
-    state = current_app.extensions.get("calltransfer")
+def _state() -> State:
+    state = app_state.find(current_app._get_current_object())  # type: ignore[attr-defined]
     if state is None:
         raise click.ClickException("This app has no CallTransfer extension: call transfers.init_app(app).")
-    return t.cast("_State", state)
+    return state
 
 
 def _name(func: t.Callable[..., t.Any]) -> str:
@@ -62,7 +66,7 @@ def describe(destination: Destination) -> str:
 def routes() -> None:
     """Show the webhook URLs, their verification, the handlers and the directory."""
     state = _state()
-    extension = state.extension
+    registry = state.registry
     click.echo("Webhooks:")
     for name, platform in state.platforms.items():
         tools: frozenset[str] = getattr(platform, "tools", frozenset())
@@ -72,25 +76,25 @@ def routes() -> None:
             f" handler timeout {state.timeouts[name]:g} s{extra}"
         )
     click.echo("Handlers, in the order they are asked:")
-    for handler in extension._handlers:
+    for handler in registry.handlers:
         filters = []
         if handler.platforms is not None:
             filters.append(f"platform={','.join(sorted(handler.platforms))}")
         if handler.when is not None:
             filters.append(f"when={_name(handler.when)}")
         click.echo(f"  {_name(handler.func)}" + (f" ({'; '.join(filters)})" if filters else ""))
-    if not extension._handlers:
+    if not registry.handlers:
         click.echo("  none: every transfer request is refused. Add one with @transfers.on_request.")
-    if extension._error_handler is not None:
-        click.echo(f"  on_error: {_name(extension._error_handler)}")
-    for event_handler in extension._event_handlers:
+    if registry.error_handler is not None:
+        click.echo(f"  on_error: {_name(registry.error_handler)}")
+    for event_handler in registry.event_hooks:
         scope = f" ({','.join(sorted(event_handler.platforms))})" if event_handler.platforms else ""
         click.echo(f"  on_event {event_handler.type!r}{scope}: {_name(event_handler.func)}")
     click.echo("Fallback: " + (describe(state.fallback) if state.fallback else "none (refuse)"))
     click.echo("Directory:")
-    for name, destination in extension.destinations.items():
+    for name, destination in registry.directory.items():
         click.echo(f"  {name}: {describe(destination)}")
-    if not extension.destinations:
+    if not registry.directory:
         click.echo("  empty")
 
 
@@ -231,7 +235,7 @@ def check() -> None:
             "CALLTRANSFER_VERIFY_REQUESTS is False: anyone can post to the webhooks. Turn verification on"
             " and set each platform's secret before going live."
         )
-    if not state.extension._handlers:
+    if not state.registry.handlers:
         problems.append("No @transfers.on_request handler is registered, so every transfer is refused.")
     for name, platform in state.platforms.items():
         if name == "voicedock" and not getattr(platform, "tools", None):
@@ -239,7 +243,7 @@ def check() -> None:
                 "VoiceDock is enabled but CALLTRANSFER_VOICEDOCK_TOOLS is empty, so its assistants cannot ask"
                 " for a transfer. Name your transfer tool there."
             )
-    entries = list(state.extension.destinations.items())
+    entries = list(state.registry.directory.items())
     if state.fallback is not None:
         entries.append(("CALLTRANSFER_FALLBACK", state.fallback))
     for name, destination in entries:
@@ -257,10 +261,10 @@ def check() -> None:
                     platform.check_delivery(destination)
             except UnsupportedDestination as exc:
                 problems.append(f"Directory entry {name!r} on {platform_name}: {exc}")
-    for pool in state.extension.pools:
+    for pool in state.registry.pools:
         for entry in pool.destinations:
             try:
-                state.extension._coerce(entry, state.settings.default_region)
+                state.registry.coerce(entry, state.settings.default_region)
             except ValueError as exc:
                 problems.append(f"DestinationPool {pool.name!r} names {entry!r}, which cannot be used: {exc}")
     problems += _store_problems(state)
@@ -273,7 +277,7 @@ def check() -> None:
     click.echo(f"All good: {len(entries)} destination(s) checked against {enabled}.")
 
 
-def _store_problems(state: _State) -> list[str]:
+def _store_problems(state: State) -> list[str]:
     store = state.services.store
     click.echo(f"Store: {store!r}.")
     try:
@@ -333,8 +337,10 @@ def create_tables(as_sql: bool) -> None:
 )
 def tool(platform: str, name: str, assistant_id: str | None) -> None:
     """Print the transfer tool built from the directory; with --apply, install it."""
-    extension = _state().extension
-    body = extension.vapi_transfer_tool(name) if platform == "vapi" else extension.voicedock_transfer_tool()
+    state = _state()
+    body = (
+        vapi_transfer_tool(name) if platform == "vapi" else voicedock_transfer_tool(state.registry.directory)
+    )
     click.echo(json.dumps(body, indent=2, ensure_ascii=False))
     if assistant_id is None:
         return
@@ -342,10 +348,16 @@ def tool(platform: str, name: str, assistant_id: str | None) -> None:
 
     try:
         if platform == "voicedock":
-            extension.voicedock.update_assistant_tools(assistant_id, [body])
+            voicedock = state.services.voicedock
+            if voicedock is None:
+                raise RuntimeError(messages.voicedock_client_missing())
+            voicedock.update_assistant_tools(assistant_id, [body])
         else:
-            created = extension.vapi_api.create_tool(body)
-            extension.vapi_api.attach_tool(assistant_id, str(created["id"]))
+            vapi_api = state.services.vapi_api
+            if vapi_api is None:
+                raise RuntimeError(messages.vapi_api_client_missing())
+            created = vapi_api.create_tool(body)
+            vapi_api.attach_tool(assistant_id, str(created["id"]))
     except (ApiError, RuntimeError, KeyError) as exc:
         raise click.ClickException(f"The tool was not installed: {exc}") from None
     click.echo(f"Installed on assistant {assistant_id}.")

@@ -26,9 +26,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from . import messages
 from .exceptions import StoreUnavailable
 from .security import matches_any
+from .state import KEY
 
 if t.TYPE_CHECKING:
-    from .extension import _State
+    from .state import State
 
 #: Seconds a sign-in lasts: the cookie is useless to anyone who finds it after that.
 SESSION_SECONDS = 30 * 60
@@ -218,7 +219,7 @@ def sign_out() -> BaseResponse:
 
 
 def page() -> Response:
-    state: _State = current_app.extensions["calltransfer"]
+    state: State = current_app.extensions[KEY]
     if not _authorised(_tokens()):
         if "token" in request.args:
             return _sign_in_page(messages.dashboard_token_in_url(), status=400)

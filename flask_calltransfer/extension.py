@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import functools
-import hashlib
 import inspect
-import logging
-import time
 import types
 import typing as t
 
 from flask import Blueprint
 from flask import Flask
-from flask import Response
 from flask import current_app
-from flask import has_request_context
-from flask import request
 
 from . import config as cfg
-from . import deadlines
+from . import dispatch
 from . import messages
-from . import phone
-from . import signals
+from . import state as app_state
 from .analytics import TransferLog
 from .clients import HttpClient
 from .clients import HttpSettings
@@ -31,155 +22,37 @@ from .clients import VapiApiClient
 from .clients import VapiControlClient
 from .clients import VoiceDockClient
 from .clients.allowlist import HostAllowlist
-from .deadlines import HandlerTimeout
-from .deadlines import call_with_deadline
 from .exceptions import ConfigurationError
-from .exceptions import DeliveryFailed
 from .exceptions import InvalidDestination
-from .exceptions import TransferRefused
-from .exceptions import UnsupportedDestination
+from .handlers import ErrorHandler as ErrorHandler
+from .handlers import EventHandler as EventHandler
+from .handlers import EventHook
+from .handlers import Handler
+from .handlers import Predicate as Predicate
+from .handlers import Registry
+from .handlers import RequestHandler as RequestHandler
+from .handlers import T_error_handler
+from .handlers import T_event_handler
+from .handlers import T_request_handler
+from .handlers import is_shorthand
+from .handlers import platform_filter
 from .logs import logger
 from .models import Destination
-from .models import HandlerResult
-from .models import NumberDestination
-from .models import PlatformEvent
-from .models import SipDestination
 from .models import TransferRequest
 from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
 from .platforms.base import Services
-from .platforms.toolcalls import Ledger
-from .platforms.voicedock import number_attributes_not_carried
+from .platforms.vapi import transfer_tool as vapi_transfer_tool
+from .platforms.voicedock import transfer_tool as voicedock_transfer_tool
 from .routing import DestinationPool
+from .state import State
 from .store import DEFAULT_URL
 from .store import MemoryStore
 from .store import Store
 from .store import from_url
-from .store.base import bookkeeping
-
-#: A routing handler: takes the request, returns a destination, a string shorthand, or ``None``.
-RequestHandler = t.Callable[[TransferRequest], HandlerResult | t.Awaitable[HandlerResult]]
-#: An error handler: takes the request and the exception, returns a destination or ``None``.
-ErrorHandler = t.Callable[[TransferRequest, Exception], HandlerResult | t.Awaitable[HandlerResult]]
-#: An event handler: takes the event, returns the reply body or ``None`` for the platform's no-op.
-EventHandler = t.Callable[
-    [PlatformEvent],
-    t.Mapping[str, t.Any] | None | t.Awaitable[t.Mapping[str, t.Any] | None],
-]
-Predicate = t.Callable[[TransferRequest], bool]
-
-T_request_handler = t.TypeVar("T_request_handler", bound=RequestHandler)
-T_error_handler = t.TypeVar("T_error_handler", bound=ErrorHandler)
-T_event_handler = t.TypeVar("T_event_handler", bound=EventHandler)
-
-
-def _platform_filter(platform: str | t.Iterable[str] | None) -> frozenset[str] | None:
-    if platform is None:
-        return None
-    if isinstance(platform, str):
-        names: tuple[object, ...] = (platform,)
-    elif isinstance(platform, t.Iterable):
-        names = tuple(platform)
-    else:
-        raise TypeError(messages.platform_filter_invalid(platform))
-    if not names or not all(isinstance(name, str) and name for name in names):
-        raise TypeError(messages.platform_filter_invalid(platform))
-    return frozenset(t.cast(tuple[str, ...], names))
-
-
-def _name(func: t.Callable[..., t.Any] | None) -> str:
-    if func is None:
-        return "CALLTRANSFER_FALLBACK"
-    return getattr(func, "__qualname__", None) or repr(func)
-
-
-def _running_name(running: list[t.Any]) -> str:
-    func, in_predicate = running
-    if func is None:
-        return "-"
-    return f"the when= predicate of {_name(func)}" if in_predicate else _name(func)
-
-
-_TIMED_OUT = object()
-
-
-def _run_async(app: Flask, func: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
-    """Call a handler; a coroutine function runs on Flask's ``ensure_sync`` within the deadline.
-
-    asgiref runs the coroutine on an event loop in another thread while this one waits in C,
-    where no interruption reaches. So the coroutine gets the deadline as an asyncio timeout, and
-    the wait is shielded: when the deadline passes, the shield's end raises it here.
-    """
-    if not inspect.iscoroutinefunction(func):
-        return func(*args)
-    budget = deadlines.remaining()
-
-    async def bounded() -> t.Any:
-        timeout = asyncio.timeout(budget)
-        try:
-            async with timeout:
-                return await func(*args)
-        except TimeoutError:
-            # Only the deadline's own timeout: a TimeoutError of the handler's is its failure.
-            if timeout.expired():
-                return _TIMED_OUT
-            raise
-
-    with deadlines.shielded():
-        answer = app.ensure_sync(bounded)()
-    if answer is _TIMED_OUT:
-        raise HandlerTimeout(budget or 0.0)
-    return answer
-
-
-@dataclasses.dataclass(frozen=True)
-class _Handler:
-    func: RequestHandler
-    platforms: frozenset[str] | None
-    when: Predicate | None
-    # Only coroutine functions need Flask's ensure_sync; checking once saves it per request.
-    is_async: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class _EventHandler:
-    func: EventHandler
-    type: str
-    platforms: frozenset[str] | None
-
-
-@dataclasses.dataclass(frozen=True)
-class _State:
-    """What one app needs at request time; stored in ``app.extensions["calltransfer"]``."""
-
-    extension: CallTransfer
-    settings: cfg.Settings
-    platforms: dict[str, Platform]
-    fallback: Destination | None
-    services: Services
-    #: Seconds the handlers may take, by platform name.
-    timeouts: dict[str, float]
-    #: The transfer log, when ``CALLTRANSFER_LOG_TRANSFERS`` is on.
-    transfer_log: TransferLog | None = None
-    #: Whether the store is the in-memory one ``TESTING`` chose, which the pytest plugin empties
-    #: before each test.
-    isolated_store: bool = False
-
 
 #: The shortest dashboard token accepted: a guessable one would open the transfer log.
 _MIN_TOKEN = 16
-
-#: How long a transfer waits for its outcome, and an outcome is remembered as reported.
-_OUTCOME_TTL = 6 * 3600
-
-
-@functools.lru_cache(maxsize=4096)
-def _shorthand(text: str, region: str | None) -> Destination:
-    # Parsing a number with phonenumbers costs more than the rest of a request; handlers return
-    # the same few strings again and again, and destinations are immutable.
-    if text.startswith(("sip:", "sips:")):
-        return SipDestination(text)
-    return NumberDestination(text, region=region)
 
 
 def _vapi_api_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VapiApiClient | None:
@@ -284,12 +157,10 @@ class CallTransfer:
         platforms: t.Iterable[type[Platform]] | None = None,
         store: Store | None = None,
     ) -> None:
-        self._handlers: list[_Handler] = []
-        self._event_handlers: list[_EventHandler] = []
-        self._error_handler: ErrorHandler | None = None
-        self._directory: dict[str, Destination] = {}
+        #: The handlers, the directory and the pools, shared by every app of this extension.
+        self.registry = Registry()
         #: The pools made with :meth:`pool`, which ``flask calltransfer check`` checks.
-        self.pools: list[DestinationPool] = []
+        self.pools = self.registry.pools
         classes = list(platforms) if platforms is not None else list(BUILTIN_PLATFORMS.values())
         #: The platform classes on offer, by name.
         self.platform_classes: dict[str, type[Platform]] = {cls.name: cls for cls in classes}
@@ -378,8 +249,17 @@ class CallTransfer:
                 salt=hash_key[0] if hash_key else "",
             )
             transfer_log.connect(app)
-        app.extensions["calltransfer"] = _State(
-            self, settings, platforms, fallback, services, timeouts, transfer_log, isolated
+        app.extensions[app_state.KEY] = State(
+            extension=self,
+            registry=self.registry,
+            settings=settings,
+            platforms=platforms,
+            offered=dict(self.platform_classes),
+            fallback=fallback,
+            services=services,
+            timeouts=timeouts,
+            transfer_log=transfer_log,
+            isolated_store=isolated,
         )
         blueprints = [views.make_blueprint(platforms)]
         if dashboard_tokens:
@@ -439,10 +319,10 @@ class CallTransfer:
                 key=cfg.FALLBACK,
             )
         text = value.strip()
-        if not self._is_shorthand(text) and text not in self._directory:
+        if not is_shorthand(text) and text not in self.registry.directory:
             raise ConfigurationError(messages.config_fallback_name(cfg.FALLBACK, text), key=cfg.FALLBACK)
         try:
-            return self._coerce(text, settings.default_region)
+            return self.registry.coerce(text, settings.default_region)
         except InvalidDestination as exc:
             raise ConfigurationError(
                 messages.config_fallback(cfg.FALLBACK, str(exc)), key=cfg.FALLBACK
@@ -494,12 +374,12 @@ class CallTransfer:
         :param when: only run when this predicate returns true for the request.
         :return: the function, unchanged.
         """
-        platforms = _platform_filter(platform)
+        platforms = platform_filter(platform)
         if when is not None and not callable(when):
             raise TypeError(messages.predicate_invalid(when))
 
         def register(f: T_request_handler) -> T_request_handler:
-            self._handlers.append(_Handler(f, platforms, when, inspect.iscoroutinefunction(f)))
+            self.registry.handlers.append(Handler(f, platforms, when, inspect.iscoroutinefunction(f)))
             return f
 
         if func is not None:
@@ -521,7 +401,7 @@ class CallTransfer:
 
         :return: the function, unchanged.
         """
-        self._error_handler = func
+        self.registry.error_handler = func
         return func
 
     def on_event(
@@ -547,10 +427,10 @@ class CallTransfer:
         """
         if not isinstance(type, str) or not type:
             raise TypeError(messages.event_type_invalid(type))
-        platforms = _platform_filter(platform)
+        platforms = platform_filter(platform)
 
         def register(f: T_event_handler) -> T_event_handler:
-            self._event_handlers.append(_EventHandler(f, type, platforms))
+            self.registry.event_hooks.append(EventHook(f, type, platforms))
             return f
 
         return register
@@ -577,7 +457,7 @@ class CallTransfer:
         name = name.strip()
         # Carrying its name, the destination shows up as "billing (number +3120****451)" in
         # signals, the transfer log, stats and the dashboard.
-        self._directory[name] = dataclasses.replace(destination, directory_name=name)  # type: ignore[type-var]
+        self.registry.directory[name] = dataclasses.replace(destination, directory_name=name)  # type: ignore[type-var]
 
     def pool(self, name: str, destinations: t.Sequence[Destination | str]) -> DestinationPool:
         """A :class:`~flask_calltransfer.DestinationPool` that ``flask calltransfer check`` knows
@@ -590,7 +470,7 @@ class CallTransfer:
         .. versionadded:: 0.1
         """
         pool = DestinationPool(name, destinations)
-        self.pools.append(pool)
+        self.registry.pools.append(pool)
         return pool
 
     @property
@@ -643,24 +523,7 @@ class CallTransfer:
         because installing them without it would transfer differently. Install it with
         ``transfers.voicedock.update_assistant_tools(assistant_id, [tool])``.
         """
-        destinations = []
-        for name, destination in self._directory.items():
-            if not isinstance(destination, NumberDestination):
-                logger.info(messages.tool_destination_skipped(name, destination.kind))
-                continue
-            unsupported = number_attributes_not_carried(destination)
-            if unsupported:
-                logger.warning(messages.tool_destination_cannot_carry(name, unsupported))
-                continue
-            entry = {
-                "type": "number",
-                "number": destination.number,
-                "description": destination.description or name,
-            }
-            if destination.message:
-                entry["message"] = destination.message
-            destinations.append(entry)
-        return {"type": "transfer_call", "destinations": destinations}
+        return voicedock_transfer_tool(self.registry.directory)
 
     def vapi_transfer_tool(self, name: str, *, description: str | None = None) -> dict[str, t.Any]:
         """Vapi's ``transferCall`` tool with no destinations: when the assistant calls it, Vapi asks
@@ -669,43 +532,17 @@ class CallTransfer:
         :param name: the function name the assistant calls.
         :param description: tells the assistant's model when to call it.
         """
-        function: dict[str, t.Any] = {
-            "name": name,
-            "description": description or messages.vapi_tool_description(),
-            "parameters": {"type": "object", "properties": {}},
-        }
-        return {"type": "transferCall", "destinations": [], "function": function}
+        return vapi_transfer_tool(name, description=description)
 
     @property
     def destinations(self) -> t.Mapping[str, Destination]:
         """The directory: a read-only view of the named destinations."""
-        return types.MappingProxyType(self._directory)
+        return types.MappingProxyType(self.registry.directory)
 
     # Routing ---------------------------------------------------------------------------------------
 
-    def _state(self) -> _State:
-        state = current_app.extensions.get("calltransfer")
-        if state is None or state.extension is not self:
-            raise RuntimeError(messages.not_registered())
-        return t.cast(_State, state)
-
-    @staticmethod
-    def _is_shorthand(text: str) -> bool:
-        return text.startswith(("sip:", "sips:")) or phone.looks_like_number(text)
-
-    def _coerce(self, value: object, region: str | None) -> Destination:
-        """Turn a handler's answer into a destination, raising InvalidDestination if it is none."""
-        if isinstance(value, Destination):
-            return value
-        if not isinstance(value, str):
-            raise InvalidDestination(messages.destination_type_invalid(value))
-        text = value.strip()
-        if self._is_shorthand(text):
-            return _shorthand(text, region)
-        try:
-            return self._directory[text]
-        except KeyError:
-            raise InvalidDestination(messages.directory_name_unknown(text, self._directory)) from None
+    def _state(self) -> State:
+        return app_state.get(owner=self)
 
     def resolve(self, call: TransferRequest) -> Destination:
         """Run the handlers for ``call`` and return the destination they choose.
@@ -718,268 +555,11 @@ class CallTransfer:
         :raises Exception: whatever a handler raises; ``on_error`` is not consulted here.
         """
         state = self._state()
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        answer, _ = self._run_handlers(app, call)
-        if answer is not None:
-            return self._coerce(answer, state.settings.default_region)
-        if state.fallback is not None:
-            return state.fallback
-        raise TransferRefused(state.settings.refusal_message)
-
-    def _run_handlers(
-        self, app: Flask, call: TransferRequest, running: list[t.Any] | None = None
-    ) -> tuple[HandlerResult, RequestHandler | None]:
-        # ``running`` tells the caller which handler (or which handler's predicate) raised.
-        for handler in self._handlers:
-            if handler.platforms is not None and call.platform not in handler.platforms:
-                continue
-            if handler.when is not None:
-                if running is not None:
-                    running[:] = (handler.func, True)
-                if not handler.when(call):
-                    continue
-            if running is not None:
-                running[:] = (handler.func, False)
-            if handler.is_async:
-                answer: HandlerResult = _run_async(app, handler.func, call)
-            else:
-                answer = t.cast(HandlerResult, handler.func(call))
-            if answer is not None:
-                return answer, handler.func
-        return None, None
-
-    def _route(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
-        """The whole routing path for one request. Always returns the platform's valid answer."""
-        try:
-            return self._route_steps(app, state, platform, call)
-        except Exception as exc:
-            # A bug of ours, or a part that failed where nothing expected it: the call still gets
-            # its own refusal (a tool call its id), not the blueprint's bare last resort.
-            logger.exception(messages.route_failed(repr(call)))
-            signals.transfer_failed.send(app, call=call, exception=exc, stage="internal")
-            return self._refuse(app, platform, call, state.settings.refusal_message)
-
-    def _route_steps(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
-        window = state.settings.replay_window
-        remembered = platform.remembers_answers and call.tool_call_id is None
-        if not (window and remembered and has_request_context()):
-            return self._route_once(app, state, platform, call)
-        # A captured request sent again gets the first answer: routing it again would move pools,
-        # log transfers and signal twice. A platform's own retry gets the same answer, as it should.
-        replays = Ledger(state.services.store, platform.name, namespace="replay", ttl=window)
-        key = hashlib.sha256(request.get_data(cache=True)).hexdigest()
-        first = replays.claim(key, wait=state.timeouts[platform.name])
-        if isinstance(first, str):
-            logger.info(messages.replay_answered(platform.name, repr(call)))
-            return Response(first, mimetype="application/json")
-        response = self._route_once(app, state, platform, call)
-        if response.status_code == 200 and response.mimetype == "application/json":
-            replays.remember(key, response)
-        return response
-
-    def _route_once(self, app: Flask, state: _State, platform: Platform, call: TransferRequest) -> Response:
-        owed = platform.owed(call)
-        if owed is not None:
-            return owed
-        started = time.perf_counter()
-        signals.transfer_requested.send(app, call=call)
-        if not self._handlers:
-            logger.warning(messages.no_handlers())
-        timeout = state.timeouts[platform.name]
-        running: list[t.Any] = [None, False]
-        try:
-            answer, handler = call_with_deadline(
-                lambda: self._run_handlers(app, call, running), self._remaining(call, timeout)
-            )
-        except TransferRefused as refusal:
-            return self._refuse(app, platform, call, refusal.reason)
-        except HandlerTimeout:
-            # Reported with the configured timeout, not the part of it left after parsing.
-            expired = HandlerTimeout(timeout)
-            logger.error(messages.handler_timeout(_running_name(running), repr(call), timeout))
-            signals.transfer_failed.send(app, call=call, exception=expired, stage="timeout")
-            return self._recover(app, state, platform, call, expired, started)
-        except Exception as exc:
-            logger.exception(messages.handler_failed(_running_name(running), repr(call)))
-            signals.transfer_failed.send(app, call=call, exception=exc, stage="handler")
-            return self._recover(app, state, platform, call, exc, started)
-        if answer is None:
-            response = platform.no_answer(call)
-            if response is not None:
-                logger.info("Transfer %s on %s deferred: no handler answered.", call.call_id, call.platform)
-                signals.transfer_deferred.send(app, call=call)
-                return response
-            return self._fallback(app, state, platform, call, started)
-        try:
-            destination = self._coerce(answer, state.settings.default_region)
-            return self._send(app, platform, call, destination, handler, started)
-        except (InvalidDestination, UnsupportedDestination) as exc:
-            logger.error(messages.destination_failed(_name(handler), repr(call), str(exc)))
-            signals.transfer_failed.send(app, call=call, exception=exc, stage="destination")
-            return self._recover(app, state, platform, call, exc, started)
-
-    @staticmethod
-    def _remaining(call: TransferRequest, timeout: float) -> float:
-        # The deadline counts from the request's arrival; parsing took some of it already.
-        return max(call.received + timeout - time.monotonic(), 0.001)
-
-    def _recover(
-        self,
-        app: Flask,
-        state: _State,
-        platform: Platform,
-        call: TransferRequest,
-        exc: Exception | HandlerTimeout,
-        started: float,
-    ) -> Response:
-        """The failure path: ``on_error``, then the fallback, then the refusal.
-
-        ``on_error`` gets what is left of the deadline, and at least a short grace period when
-        the handlers used it all up.
-        """
-        error_handler = self._error_handler
-        if error_handler is not None:
-            timeout = state.timeouts[platform.name]
-            grace = max(self._remaining(call, timeout), min(1.0, timeout / 4))
-            try:
-                answer = call_with_deadline(lambda: _run_async(app, error_handler, call, exc), grace)
-                if answer is not None:
-                    destination = self._coerce(answer, state.settings.default_region)
-                    return self._send(app, platform, call, destination, error_handler, started)
-            except TransferRefused as refusal:
-                return self._refuse(app, platform, call, refusal.reason)
-            except HandlerTimeout as second:
-                logger.error(messages.error_handler_timeout(_name(error_handler), repr(call), grace))
-                signals.transfer_failed.send(app, call=call, exception=second, stage="on_error")
-            except Exception as second:
-                logger.exception(messages.error_handler_failed(_name(error_handler), repr(call)))
-                signals.transfer_failed.send(app, call=call, exception=second, stage="on_error")
-        return self._fallback(app, state, platform, call, started)
-
-    def _fallback(
-        self, app: Flask, state: _State, platform: Platform, call: TransferRequest, started: float
-    ) -> Response:
-        if state.fallback is not None:
-            try:
-                return self._send(app, platform, call, state.fallback, None, started)
-            except UnsupportedDestination as exc:
-                logger.error(messages.fallback_failed(repr(call), str(exc)))
-                signals.transfer_failed.send(app, call=call, exception=exc, stage="fallback")
-        return self._refuse(app, platform, call, state.settings.refusal_message)
-
-    def _send(
-        self,
-        app: Flask,
-        platform: Platform,
-        call: TransferRequest,
-        destination: Destination,
-        handler: t.Callable[..., t.Any] | None,
-        started: float,
-    ) -> Response:
-        """Render (and, for API platforms, deliver) a destination.
-
-        A failed delivery is answered here, in the platform's format: the destination was valid, so
-        trying another one would not help. What the platform cannot carry raises
-        :class:`UnsupportedDestination` for the caller's failure path.
-        """
-        try:
-            response = platform.render(call, destination)
-        except DeliveryFailed as exc:
-            logger.error(str(exc))
-            signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
-            return platform.render(call, exc)
-        elapsed = time.perf_counter() - started
-        if call.call_id and signals.transfer_outcome.has_receivers_for(app):
-            # Remembered so that the end of the call can be reported as this transfer's outcome.
-            with bookkeeping("tracking a transfer's outcome"):
-                self._state().services.store.set(
-                    self._outcome_key(call.platform, call.call_id), "1", ttl=_OUTCOME_TTL
-                )
-        if logger.isEnabledFor(logging.INFO):
-            # Describing the destination masks its number: work a disabled log line need not do.
-            logger.info(
-                "Transfer %s on %s resolved to %s by %s in %.1f ms.",
-                call.call_id,
-                call.platform,
-                destination.describe(),
-                _name(handler),
-                elapsed * 1000,
-            )
-        signals.transfer_resolved.send(
-            app, call=call, destination=destination, handler=handler, elapsed=elapsed
-        )
-        return response
-
-    def _refuse(self, app: Flask, platform: Platform, call: TransferRequest, reason: str) -> Response:
-        logger.info("Transfer %s on %s refused.", call.call_id, call.platform)
-        signals.transfer_refused.send(app, call=call, reason=reason)
-        return platform.render(call, TransferRefused(reason))
-
-    @staticmethod
-    def _outcome_key(platform: str, call_id: str) -> str:
-        return f"outcome:{platform}:{call_id}"
-
-    def _report_outcome(self, app: Flask, platform: Platform, event: PlatformEvent) -> None:
-        # Outcomes are tracked only while someone listens: it costs a store write per transfer.
-        if not event.call_id or not signals.transfer_outcome.has_receivers_for(app):
-            return
-        found = platform.outcome(event)
-        if found is None:
-            return
-        store = self._state().services.store
-        key = self._outcome_key(platform.name, event.call_id)
-        with bookkeeping("reporting a transfer's outcome"):
-            transferred = store.pop(key) is not None
-            # Several events may tell of one transfer (Vapi's transfer-update, then the call's end):
-            # the first one is reported, on whichever worker it arrives.
-            if not (found.definite or transferred) or store.incr(key + ":reported", ttl=_OUTCOME_TTL) != 1:
-                return
-        signals.transfer_outcome.send(
-            app, platform=platform.name, call_id=event.call_id, outcome=found.outcome, detail=found.detail
-        )
-
-    def _event(self, app: Flask, platform: Platform, event: PlatformEvent) -> Response:
-        """Answer an event that is not a transfer request."""
-        state = self._state()
-        signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
-        self._report_outcome(app, platform, event)
-        owed = platform.owed(event)
-        if owed is not None:
-            return owed
-        reply: dict[str, t.Any] | None = None
-        for handler in self._event_handlers:
-            if handler.type != event.type:
-                continue
-            if handler.platforms is not None and platform.name not in handler.platforms:
-                continue
-            func = handler.func
-            try:
-                answer = call_with_deadline(
-                    lambda: _run_async(app, func, event),  # noqa: B023 - called at once
-                    state.timeouts.get(platform.name),
-                )
-            except HandlerTimeout:
-                logger.error(messages.event_handler_timeout(_name(func), event.type))
-                break
-            except Exception:
-                logger.exception(messages.event_handler_failed(_name(func), event.type))
-                break
-            if answer is None:
-                continue
-            if not isinstance(answer, t.Mapping):
-                logger.error(messages.event_reply_invalid(_name(handler.func), answer))
-                break
-            reply = dict(answer)
-            break
-        try:
-            return platform.render_event(event, reply)
-        except (TypeError, ValueError):
-            logger.error(messages.event_reply_invalid("reply", reply))
-            return platform.render_event(event, None)
+        return dispatch.resolve(current_app._get_current_object(), state, call)  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         try:
             names = ", ".join(self._state().platforms)
         except RuntimeError:
-            return f"<CallTransfer handlers={len(self._handlers)}>"
-        return f"<CallTransfer platforms=[{names}] handlers={len(self._handlers)}>"
+            return f"<CallTransfer handlers={len(self.registry.handlers)}>"
+        return f"<CallTransfer platforms=[{names}] handlers={len(self.registry.handlers)}>"

@@ -18,15 +18,20 @@ import pytest
 from flask import Flask
 from werkzeug.test import TestResponse
 
+from . import state as app_state
 from . import testing
 from .models import Destination
 from .models import TransferRequest
 from .platforms.toolcalls import _local_claims
 from .platforms.toolcalls import dry_run
+from .state import State
+
+if t.TYPE_CHECKING:
+    from .store import MemoryStore
 
 
-def _state(app: Flask) -> t.Any:
-    state = app.extensions.get("calltransfer")
+def _state(app: Flask) -> State:
+    state = app_state.find(app)
     if state is None:
         raise RuntimeError(
             "The app fixture's app has no CallTransfer registered. Call transfers.init_app(app)"
@@ -45,7 +50,7 @@ class PlatformClient:
         self.client = app.test_client()
         state = _state(app)
         if self.platform not in state.platforms:
-            offered = state.extension.platform_classes.get(self.platform)
+            offered = state.offered.get(self.platform)
             keys = offered.credential_keys if offered is not None else ("its credentials",)
             raise RuntimeError(
                 f"The {self.platform} platform is not enabled on this app, so there is no webhook to"
@@ -123,7 +128,8 @@ def calltransfer_app(request: pytest.FixtureRequest) -> Flask:
     app = t.cast(Flask, request.getfixturevalue("app"))
     state = _state(app)
     if state.isolated_store:
-        state.services.store.clear()
+        # The in-memory store TESTING chose: a MemoryStore, which can be emptied.
+        t.cast("MemoryStore", state.services.store).clear()
         # Claims made while a store was down are this process's own memory: forgotten too.
         _local_claims.clear()
     return app

@@ -21,6 +21,8 @@ from . import messages
 from . import signals
 from .deadlines import HandlerTimeout
 from .deadlines import call_with_deadline
+from .dispatch import Dispatch
+from .dispatch import answer_event
 from .exceptions import BodyTimeout
 from .exceptions import InvalidPayload
 from .exceptions import PayloadTooLarge
@@ -30,9 +32,10 @@ from .models import TransferRequest
 from .platforms.base import Inbound
 from .platforms.base import Platform
 from .platforms.base import json_response
+from .state import KEY
 
 if t.TYPE_CHECKING:
-    from .extension import _State
+    from .state import State
 
 
 def _reject_constant(name: str) -> t.NoReturn:
@@ -86,15 +89,15 @@ def decode(body: bytes, max_values: int | None = None) -> dict[str, t.Any]:
     return payload
 
 
-def _state() -> _State:
-    return t.cast("_State", current_app.extensions["calltransfer"])
+def _state() -> State:
+    return t.cast("State", current_app.extensions[KEY])
 
 
 def webhook(platform_name: str) -> Response:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # The request itself, not its proxy: this view reads it a dozen times on every webhook.
     req = request._get_current_object()  # type: ignore[attr-defined]
-    state: _State = app.extensions["calltransfer"]
+    state: State = app.extensions[KEY]
     platform = state.platforms[platform_name]
     limit = state.settings.max_body_bytes
     # One byte over the limit is let through so a streamed (chunked) body that stops exactly at
@@ -119,8 +122,8 @@ def webhook(platform_name: str) -> Response:
         platform.verify(inbound)
     parsed = platform.parse(decode(body, state.settings.max_json_values), inbound)
     if isinstance(parsed, TransferRequest):
-        return state.extension._route(app, state, platform, parsed)
-    return state.extension._event(app, platform, parsed)
+        return Dispatch(app, state, platform, parsed, body).answer()
+    return answer_event(app, state, platform, parsed)
 
 
 def _platform_name() -> str:

@@ -108,6 +108,17 @@ def _transfer_status(payload: dict[str, t.Any]) -> str | None:
 # lists are checked to be lists but not walked: on a long call they hold thousands of entries.
 
 
+def transfer_tool(name: str, *, description: str | None = None) -> dict[str, t.Any]:
+    """Vapi's ``transferCall`` tool with no destinations, named ``name``; see
+    :meth:`~flask_calltransfer.CallTransfer.vapi_transfer_tool`."""
+    function: dict[str, t.Any] = {
+        "name": name,
+        "description": description or messages.vapi_tool_description(),
+        "parameters": {"type": "object", "properties": {}},
+    }
+    return {"type": "transferCall", "destinations": [], "function": function}
+
+
 class _RawList(fields.Field[list[t.Any]]):
     default_error_messages = {"invalid": "Not a valid list."}
 

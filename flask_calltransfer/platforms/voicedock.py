@@ -87,6 +87,29 @@ def number_attributes_not_carried(destination: NumberDestination) -> list[str]:
     return found + list(plan.beyond_blind() if plan is not None else ())
 
 
+def transfer_tool(directory: t.Mapping[str, Destination]) -> dict[str, t.Any]:
+    """VoiceDock's static ``transfer_call`` tool built from a directory; see
+    :meth:`~flask_calltransfer.CallTransfer.voicedock_transfer_tool`."""
+    destinations = []
+    for name, destination in directory.items():
+        if not isinstance(destination, NumberDestination):
+            logger.info(messages.tool_destination_skipped(name, destination.kind))
+            continue
+        unsupported = number_attributes_not_carried(destination)
+        if unsupported:
+            logger.warning(messages.tool_destination_cannot_carry(name, unsupported))
+            continue
+        entry = {
+            "type": "number",
+            "number": destination.number,
+            "description": destination.description or name,
+        }
+        if destination.message:
+            entry["message"] = destination.message
+        destinations.append(entry)
+    return {"type": "transfer_call", "destinations": destinations}
+
+
 def _camel_case(message: t.Mapping[str, t.Any]) -> bool:
     """Whether a tool-calls message has the older (Flireo) pages' camelCase shape."""
     return message.get("tool_call_list") is None and isinstance(message.get("toolCallList"), list)

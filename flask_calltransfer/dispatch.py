@@ -1,0 +1,296 @@
+"""One request, from the parsed call to the platform's answer.
+
+A :class:`Dispatch` carries one transfer request through the steps every platform shares: an
+answer owed from an earlier request, the handlers under their deadline, the failure path
+(``on_error``, the fallback, the refusal), rendering or delivery, and the signals. Whatever
+happens, it returns the platform's own valid answer. :func:`answer_event` does the same for the
+other events on a webhook URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import typing as t
+
+from flask import Response
+
+from . import messages
+from . import signals
+from .deadlines import HandlerTimeout
+from .deadlines import call_with_deadline
+from .exceptions import DeliveryFailed
+from .exceptions import InvalidDestination
+from .exceptions import TransferRefused
+from .exceptions import UnsupportedDestination
+from .handlers import Running
+from .handlers import name_of
+from .handlers import run_async
+from .logs import logger
+from .models import Destination
+from .models import PlatformEvent
+from .models import TransferRequest
+from .platforms.toolcalls import Ledger
+from .store.base import bookkeeping
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+    from .platforms.base import Platform
+    from .state import State
+
+#: How long a transfer waits for its outcome, and an outcome is remembered as reported.
+OUTCOME_TTL = 6 * 3600
+
+_perf_counter = time.perf_counter
+_monotonic = time.monotonic
+
+
+def outcome_key(platform: str, call_id: str) -> str:
+    """The store key that remembers a transfer until its outcome is reported."""
+    return f"outcome:{platform}:{call_id}"
+
+
+class Dispatch:
+    """One transfer request on its way to the platform's answer.
+
+    :param body: the raw request body, which keys the replay memory; ``None`` routes without it.
+    """
+
+    __slots__ = ("app", "state", "platform", "call", "body", "timeout", "started", "running")
+
+    def __init__(
+        self, app: Flask, state: State, platform: Platform, call: TransferRequest, body: bytes | None = None
+    ) -> None:
+        self.app = app
+        self.state = state
+        self.platform = platform
+        self.call = call
+        self.body = body
+        #: The handlers' deadline in seconds, counted from the request's arrival.
+        self.timeout = state.timeouts[platform.name]
+        self.started = 0.0
+        self.running = Running()
+
+    def answer(self) -> Response:
+        """The platform's answer to this request. Never raises."""
+        try:
+            body, window = self.body, self.state.settings.replay_window
+            if body is not None and window and self.platform.remembers_answers:
+                if self.call.tool_call_id is None:
+                    return self._answer_replays(body, window)
+            return self._route()
+        except Exception as exc:
+            # A bug of ours, or a part that failed where nothing expected it: the call still gets
+            # its own refusal (a tool call its id), not the blueprint's bare last resort.
+            logger.exception(messages.route_failed(repr(self.call)))
+            signals.transfer_failed.send(self.app, call=self.call, exception=exc, stage="internal")
+            return self._refuse(self.state.settings.refusal_message)
+
+    def _answer_replays(self, body: bytes, window: float) -> Response:
+        # A captured request sent again gets the first answer: routing it again would move pools,
+        # log transfers and signal twice. A platform's own retry gets the same answer, as it should.
+        state, platform = self.state, self.platform
+        replays = Ledger(state.services.store, platform.name, namespace="replay", ttl=window)
+        key = hashlib.sha256(body).hexdigest()
+        first = replays.claim(key, wait=self.timeout)
+        if isinstance(first, str):
+            logger.info(messages.replay_answered(platform.name, repr(self.call)))
+            return Response(first, mimetype="application/json")
+        response = self._route()
+        if response.status_code == 200 and response.mimetype == "application/json":
+            replays.remember(key, response)
+        return response
+
+    def _remaining(self) -> float:
+        # The deadline counts from the request's arrival; parsing took some of it already.
+        return max(self.call.received + self.timeout - _monotonic(), 0.001)
+
+    def _route(self) -> Response:
+        app, call, platform = self.app, self.call, self.platform
+        owed = platform.owed(call)
+        if owed is not None:
+            return owed
+        self.started = _perf_counter()
+        signals.transfer_requested.send(app, call=call)
+        registry = self.state.registry
+        if not registry.handlers:
+            logger.warning(messages.no_handlers())
+        running = self.running
+        try:
+            answer, handler = call_with_deadline(lambda: registry.run(app, call, running), self._remaining())
+        except TransferRefused as refusal:
+            return self._refuse(refusal.reason)
+        except HandlerTimeout:
+            # Reported with the configured timeout, not the part of it left after parsing.
+            expired = HandlerTimeout(self.timeout)
+            logger.error(messages.handler_timeout(str(running), repr(call), self.timeout))
+            signals.transfer_failed.send(app, call=call, exception=expired, stage="timeout")
+            return self._recover(expired)
+        except Exception as exc:
+            logger.exception(messages.handler_failed(str(running), repr(call)))
+            signals.transfer_failed.send(app, call=call, exception=exc, stage="handler")
+            return self._recover(exc)
+        if answer is None:
+            response = platform.no_answer(call)
+            if response is not None:
+                logger.info("Transfer %s on %s deferred: no handler answered.", call.call_id, call.platform)
+                signals.transfer_deferred.send(app, call=call)
+                return response
+            return self._fallback()
+        try:
+            destination = registry.coerce(answer, self.state.settings.default_region)
+            return self._send(destination, handler)
+        except (InvalidDestination, UnsupportedDestination) as exc:
+            logger.error(messages.destination_failed(name_of(handler), repr(call), str(exc)))
+            signals.transfer_failed.send(app, call=call, exception=exc, stage="destination")
+            return self._recover(exc)
+
+    def _recover(self, exc: Exception | HandlerTimeout) -> Response:
+        """The failure path: ``on_error``, then the fallback, then the refusal.
+
+        ``on_error`` gets what is left of the deadline, and at least a short grace period when
+        the handlers used it all up.
+        """
+        app, call = self.app, self.call
+        error_handler = self.state.registry.error_handler
+        if error_handler is not None:
+            grace = max(self._remaining(), min(1.0, self.timeout / 4))
+            try:
+                answer = call_with_deadline(lambda: run_async(app, error_handler, call, exc), grace)
+                if answer is not None:
+                    destination = self.state.registry.coerce(answer, self.state.settings.default_region)
+                    return self._send(destination, error_handler)
+            except TransferRefused as refusal:
+                return self._refuse(refusal.reason)
+            except HandlerTimeout as second:
+                logger.error(messages.error_handler_timeout(name_of(error_handler), repr(call), grace))
+                signals.transfer_failed.send(app, call=call, exception=second, stage="on_error")
+            except Exception as second:
+                logger.exception(messages.error_handler_failed(name_of(error_handler), repr(call)))
+                signals.transfer_failed.send(app, call=call, exception=second, stage="on_error")
+        return self._fallback()
+
+    def _fallback(self) -> Response:
+        fallback = self.state.fallback
+        if fallback is not None:
+            try:
+                return self._send(fallback, None)
+            except UnsupportedDestination as exc:
+                logger.error(messages.fallback_failed(repr(self.call), str(exc)))
+                signals.transfer_failed.send(self.app, call=self.call, exception=exc, stage="fallback")
+        return self._refuse(self.state.settings.refusal_message)
+
+    def _send(self, destination: Destination, handler: t.Callable[..., t.Any] | None) -> Response:
+        """Render (and, for API platforms, deliver) a destination.
+
+        A failed delivery is answered here, in the platform's format: the destination was valid, so
+        trying another one would not help. What the platform cannot carry raises
+        :class:`UnsupportedDestination` for the caller's failure path.
+        """
+        app, call, platform = self.app, self.call, self.platform
+        try:
+            response = platform.render(call, destination)
+        except DeliveryFailed as exc:
+            logger.error(str(exc))
+            signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
+            return platform.render(call, exc)
+        elapsed = _perf_counter() - self.started
+        if call.call_id and signals.transfer_outcome.has_receivers_for(app):
+            # Remembered so that the end of the call can be reported as this transfer's outcome.
+            with bookkeeping("tracking a transfer's outcome"):
+                self.state.services.store.set(outcome_key(call.platform, call.call_id), "1", ttl=OUTCOME_TTL)
+        if logger.isEnabledFor(logging.INFO):
+            # Describing the destination masks its number: work a disabled log line need not do.
+            logger.info(
+                "Transfer %s on %s resolved to %s by %s in %.1f ms.",
+                call.call_id,
+                call.platform,
+                destination.describe(),
+                name_of(handler),
+                elapsed * 1000,
+            )
+        signals.transfer_resolved.send(
+            app, call=call, destination=destination, handler=handler, elapsed=elapsed
+        )
+        return response
+
+    def _refuse(self, reason: str) -> Response:
+        call = self.call
+        logger.info("Transfer %s on %s refused.", call.call_id, call.platform)
+        signals.transfer_refused.send(self.app, call=call, reason=reason)
+        return self.platform.render(call, TransferRefused(reason))
+
+
+def resolve(app: Flask, state: State, call: TransferRequest) -> Destination:
+    """The destination the handlers choose for ``call``, without HTTP, rendering or signals.
+
+    :raises TransferRefused: if a handler refuses, or nobody answers and there is no fallback.
+    """
+    answer, _ = state.registry.run(app, call)
+    if answer is not None:
+        return state.registry.coerce(answer, state.settings.default_region)
+    if state.fallback is not None:
+        return state.fallback
+    raise TransferRefused(state.settings.refusal_message)
+
+
+def _report_outcome(app: Flask, state: State, platform: Platform, event: PlatformEvent) -> None:
+    # Outcomes are tracked only while someone listens: it costs a store write per transfer.
+    if not event.call_id or not signals.transfer_outcome.has_receivers_for(app):
+        return
+    found = platform.outcome(event)
+    if found is None:
+        return
+    store = state.services.store
+    key = outcome_key(platform.name, event.call_id)
+    with bookkeeping("reporting a transfer's outcome"):
+        transferred = store.pop(key) is not None
+        # Several events may tell of one transfer (Vapi's transfer-update, then the call's end):
+        # the first one is reported, on whichever worker it arrives.
+        if not (found.definite or transferred) or store.incr(key + ":reported", ttl=OUTCOME_TTL) != 1:
+            return
+    signals.transfer_outcome.send(
+        app, platform=platform.name, call_id=event.call_id, outcome=found.outcome, detail=found.detail
+    )
+
+
+def answer_event(app: Flask, state: State, platform: Platform, event: PlatformEvent) -> Response:
+    """Answer an event that is not a transfer request: the ``on_event`` handlers' reply, or the
+    platform's no-op. Never raises for a handler's failure."""
+    signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
+    _report_outcome(app, state, platform, event)
+    owed = platform.owed(event)
+    if owed is not None:
+        return owed
+    reply: dict[str, t.Any] | None = None
+    for hook in state.registry.event_hooks:
+        if hook.type != event.type:
+            continue
+        if hook.platforms is not None and platform.name not in hook.platforms:
+            continue
+        func = hook.func
+        try:
+            answer = call_with_deadline(
+                lambda: run_async(app, func, event),  # noqa: B023 - called at once
+                state.timeouts.get(platform.name),
+            )
+        except HandlerTimeout:
+            logger.error(messages.event_handler_timeout(name_of(func), event.type))
+            break
+        except Exception:
+            logger.exception(messages.event_handler_failed(name_of(func), event.type))
+            break
+        if answer is None:
+            continue
+        if not isinstance(answer, t.Mapping):
+            logger.error(messages.event_reply_invalid(name_of(func), answer))
+            break
+        reply = dict(answer)
+        break
+    try:
+        return platform.render_event(event, reply)
+    except (TypeError, ValueError):
+        logger.error(messages.event_reply_invalid("reply", reply))
+        return platform.render_event(event, None)
