@@ -115,6 +115,8 @@ class _Scope:
         "timer",
         "greenlet",
         "pid",
+        "armed_at",
+        "paused",
     )
 
     def __init__(self, timeout: float, method: str, ident: int) -> None:
@@ -139,24 +141,59 @@ class _Scope:
         self.greenlet: t.Any = None
         # A process forked inside a handler inherits the scope, but not the watchdog serving it.
         self.pid = _process[0]
+        #: When the alarm or gevent timer fires; before ``deadline`` when it serves a nearer
+        #: deadline of the request first (:class:`RequestDeadline`).
+        self.armed_at = self.deadline
+        #: Between a request's body and its handlers: shielded, and no deadline for remaining().
+        self.paused = False
 
     # Opening and closing ------------------------------------------------------------------------
 
-    def open(self) -> None:
+    def open(self, seconds: float | None = None) -> None:
+        """Start the timer: in ``seconds`` (default: the scope's own timeout)."""
         if self.method == "alarm":
             _alarm[0] = self
-            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+            self._arm(self.timeout if seconds is None else seconds)
         elif self.method == "gevent":
             # Only chosen when gevent has patched threading, so it is imported already.
             gevent: t.Any = sys.modules["gevent"]
             self.greenlet = gevent.getcurrent()
-            self.timer = gevent.get_hub().loop.timer(self.timeout)
-            self.timer.start(self._gevent_fire)
+            self._arm(self.timeout if seconds is None else seconds)
         else:
             self.injected = threading.Event()
             self.token = next(_tokens)
             _active[self.token] = self
             _watchdog.get().add(self.deadline, self.token)
+
+    def _arm(self, seconds: float) -> None:
+        # The alarm and gevent methods only; the watchdog's tokens always expire at the deadline.
+        self.armed_at = _monotonic() + seconds
+        if self.method == "alarm":
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-6))
+        else:
+            if self.timer is not None:
+                self.timer.close()
+            self.timer = sys.modules["gevent"].get_hub().loop.timer(max(seconds, 0.0))
+            self.timer.start(self._gevent_fire)
+
+    def retarget(self, deadline: float) -> None:
+        """Move the deadline of a shielded scope to ``deadline`` (on the monotonic clock).
+
+        A timer set for later is moved now; one set for earlier is moved when it fires. A
+        watchdog token is replaced: the old one, claimed by the shield, expires unheard.
+        """
+        self.deadline = deadline
+        if self.method == "thread":
+            self.token = next(_tokens)
+            _watchdog.get().add(deadline, self.token)
+        elif self.pending:
+            # The timer fired for the deadline before, which has passed; this one may not have.
+            left = deadline - _monotonic()
+            if left > 0:
+                self.pending = False
+                self._arm(left)
+        elif self.armed_at > deadline:
+            self._arm(deadline - _monotonic())
 
     def close(self) -> None:
         """End the deadline. Afterwards nothing raises in this thread on its behalf."""
@@ -167,7 +204,8 @@ class _Scope:
             _alarm[0] = None
             signal.setitimer(signal.ITIMER_REAL, 0)
         elif self.method == "gevent":
-            self.timer.close()
+            if self.timer is not None:
+                self.timer.close()
         elif _active.pop(self.token, None) is None and not self.claimed:
             # The watchdog took the token first: its exception is scheduled, or already raised.
             self._absorb()
@@ -191,6 +229,12 @@ class _Scope:
         """Whether the timer or gevent's hub should raise now; they run between two bytecodes of
         the request, or while its greenlet waits, so nothing races this."""
         if self.closed or self.raised:
+            return False
+        early = self.deadline - _monotonic()
+        if early > 0.0005:
+            # Set for a nearer deadline of the request that has moved on (its body was read):
+            # the timer waits again for this one.
+            self._arm(early)
             return False
         if self.depth:
             self.pending = True
@@ -340,10 +384,7 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
         return func()
     if not _logging_guarded:
         _guard_logging()
-    if timeout < 1e-6:
-        timeout = 1e-6
-    elif timeout > _FOREVER:
-        timeout = _FOREVER
+    timeout = _bounded(timeout)
     scope = _Scope(timeout, _method(ident) if method == "auto" else "thread", ident)
     reset = _current.set(scope)
     try:
@@ -364,6 +405,111 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
     if scope.fired or scope.raised or _monotonic() >= scope.deadline:
         raise HandlerTimeout(timeout)
     return result
+
+
+def _bounded(timeout: float) -> float:
+    if timeout < 1e-6:
+        return 1e-6
+    return _FOREVER if timeout > _FOREVER else timeout
+
+
+class RequestDeadline:
+    """The two deadlines of one webhook request on one timer: its body's, then its handlers'.
+
+    :meth:`read` reads the body within ``body_timeout``; from then on the request is shielded
+    (parsing, verification, the store's look-ups and the signals are never interrupted), until
+    :meth:`run` runs the handlers until an absolute deadline; :meth:`close` ends it all. The timer
+    is set once, for the nearer of the two deadlines, and moved only when it fires before the
+    deadline then current: a request answered in time arms it once and disarms it once, where a
+    deadline of its own for each part would do both twice.
+
+    Inside another deadline of the same thread, the outer one applies and this one does nothing.
+
+    :meta private:
+    """
+
+    __slots__ = ("_body_timeout", "_handler_timeout", "_scope", "_reset", "_inert")
+
+    def __init__(self, body_timeout: float, handler_timeout: float) -> None:
+        self._body_timeout = _bounded(body_timeout)
+        self._handler_timeout = _bounded(handler_timeout)
+        self._scope: _Scope | None = None
+        self._reset: contextvars.Token[_Scope | None] | None = None
+        self._inert = False
+
+    def read(self, func: t.Callable[[], T]) -> T:
+        """Call ``func`` within the body's deadline, then shield the request.
+
+        :raises HandlerTimeout: if the body took longer (the scope is closed then).
+        """
+        ident = _get_ident()
+        outer = _current.get()
+        if outer is not None and not outer.closed and outer.ident == ident:
+            self._inert = True
+            return func()
+        if not _logging_guarded:
+            _guard_logging()
+        timeout = self._body_timeout
+        scope = _Scope(timeout, _method(ident), ident)
+        body_deadline = scope.deadline
+        self._scope = scope
+        self._reset = _current.set(scope)
+        try:
+            scope.open(min(timeout, self._handler_timeout))
+            result = func()
+            scope.enter_shield()
+            scope.paused = True
+            # The handlers' deadline counts from the request's arrival, known once it is parsed
+            # (run() sets it); it is no nearer than this. The timer is set for no later.
+            scope.deadline = _monotonic() + self._handler_timeout
+        except HandlerTimeout:
+            self.close()
+            raise HandlerTimeout(timeout) from None
+        if scope.fired or scope.raised or _monotonic() >= body_deadline:
+            # Read, but too late (C code the timer could not interrupt).
+            self.close()
+            raise HandlerTimeout(timeout)
+        return result
+
+    def run(self, func: t.Callable[[], T], deadline: float) -> T:
+        """Call ``func`` until ``deadline`` (on the monotonic clock), then close the scope.
+
+        A deadline that passed while the request was shielded raises at once.
+
+        :raises HandlerTimeout: if ``func`` ran past it, or it had passed already.
+        """
+        scope = self._scope
+        if self._inert:
+            return func()
+        if scope is None or scope.closed:
+            return call_with_deadline(func, max(deadline - _monotonic(), 0.001))
+        timeout = max(deadline - _monotonic(), 0.0)
+        try:
+            try:
+                scope.retarget(deadline)
+                scope.paused = False
+                scope.exit_shield()
+                result = func()
+            finally:
+                scope.close()
+        except HandlerTimeout:
+            self.close()
+            raise HandlerTimeout(timeout) from None
+        finally:
+            self.close()
+        if scope.fired or scope.raised or _monotonic() >= scope.deadline:
+            raise HandlerTimeout(timeout)
+        return result
+
+    def close(self) -> None:
+        """End the request's deadline; nothing raises on its behalf afterwards. Idempotent."""
+        scope = self._scope
+        if scope is None:
+            return
+        scope.close()
+        reset, self._reset = self._reset, None
+        if reset is not None:
+            _current.reset(reset)
 
 
 _logging_guarded = False
@@ -393,7 +539,7 @@ def _guard_logging() -> None:
 def remaining() -> float | None:
     """Seconds left before the current deadline, or ``None`` outside one."""
     scope = _current.get()
-    if scope is None or scope.closed:
+    if scope is None or scope.closed or scope.paused:
         return None
     return max(scope.deadline - time.monotonic(), 0.0)
 

@@ -19,6 +19,7 @@ from flask import Response
 from . import messages
 from . import signals
 from .deadlines import HandlerTimeout
+from .deadlines import RequestDeadline
 from .deadlines import call_with_deadline
 from .exceptions import DeliveryFailed
 from .exceptions import InvalidDestination
@@ -58,16 +59,24 @@ class Dispatch:
     :param body: the raw request body, which keys the replay memory; ``None`` routes without it.
     """
 
-    __slots__ = ("app", "state", "platform", "call", "body", "timeout", "started", "running")
+    __slots__ = ("app", "state", "platform", "call", "body", "deadline", "timeout", "started", "running")
 
     def __init__(
-        self, app: Flask, state: State, platform: Platform, call: TransferRequest, body: bytes | None = None
+        self,
+        app: Flask,
+        state: State,
+        platform: Platform,
+        call: TransferRequest,
+        body: bytes | None = None,
+        deadline: RequestDeadline | None = None,
     ) -> None:
         self.app = app
         self.state = state
         self.platform = platform
         self.call = call
         self.body = body
+        #: The request's deadline, open since its body was read; ``None`` to open one here.
+        self.deadline = deadline
         #: The handlers' deadline in seconds, counted from the request's arrival.
         self.timeout = state.timeouts[platform.name]
         self.started = 0.0
@@ -75,6 +84,15 @@ class Dispatch:
 
     def answer(self) -> Response:
         """The platform's answer to this request. Never raises."""
+        try:
+            return self._answer()
+        finally:
+            if self.deadline is not None:
+                # Already closed after the handlers; before them only when the request owed its
+                # answer or failed.
+                self.deadline.close()
+
+    def _answer(self) -> Response:
         try:
             body, window = self.body, self.state.settings.replay_window
             if body is not None and window and self.platform.remembers_answers:
@@ -119,7 +137,14 @@ class Dispatch:
             logger.warning(messages.no_handlers())
         running = self.running
         try:
-            answer, handler = call_with_deadline(lambda: registry.run(app, call, running), self._remaining())
+            if self.deadline is not None:
+                answer, handler = self.deadline.run(
+                    lambda: registry.run(app, call, running), call.received + self.timeout
+                )
+            else:
+                answer, handler = call_with_deadline(
+                    lambda: registry.run(app, call, running), self._remaining()
+                )
         except TransferRefused as refusal:
             return self._refuse(refusal.reason)
         except HandlerTimeout:

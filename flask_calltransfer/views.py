@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from . import messages
 from . import signals
 from .deadlines import HandlerTimeout
-from .deadlines import call_with_deadline
+from .deadlines import RequestDeadline
 from .dispatch import Dispatch
 from .dispatch import answer_event
 from .exceptions import BodyTimeout
@@ -108,21 +108,27 @@ def webhook(platform_name: str) -> Response:
     if header_only:
         # An unsigned body need not be read, or waited for, before the token is known to be wrong.
         platform.verify(inbound)
+    # Platforms send their bodies at once; a client that trickles one must not hold the worker.
+    # One timer for the body and then the handlers: see RequestDeadline.
+    deadline = RequestDeadline(state.settings.body_timeout, state.timeouts[platform_name])
     try:
-        # Platforms send their bodies at once; a client that trickles one must not hold the worker.
-        body = call_with_deadline(lambda: req.get_data(cache=True), state.settings.body_timeout)
-    except RequestEntityTooLarge:
-        body = None
-    except HandlerTimeout:
-        raise BodyTimeout(messages.body_too_slow(state.settings.body_timeout)) from None
-    if body is None or len(body) > limit:
-        raise PayloadTooLarge(messages.body_too_large(limit))
-    inbound.body = body
-    if not header_only:
-        platform.verify(inbound)
-    parsed = platform.parse(decode(body, state.settings.max_json_values), inbound)
-    if isinstance(parsed, TransferRequest):
-        return Dispatch(app, state, platform, parsed, body).answer()
+        try:
+            body = deadline.read(lambda: req.get_data(cache=True))
+        except RequestEntityTooLarge:
+            body = None
+        except HandlerTimeout:
+            raise BodyTimeout(messages.body_too_slow(state.settings.body_timeout)) from None
+        if body is None or len(body) > limit:
+            raise PayloadTooLarge(messages.body_too_large(limit))
+        inbound.body = body
+        if not header_only:
+            platform.verify(inbound)
+        parsed = platform.parse(decode(body, state.settings.max_json_values), inbound)
+        if isinstance(parsed, TransferRequest):
+            return Dispatch(app, state, platform, parsed, body, deadline).answer()
+    finally:
+        # Also before an event's handlers: they get a deadline of their own.
+        deadline.close()
     return answer_event(app, state, platform, parsed)
 
 

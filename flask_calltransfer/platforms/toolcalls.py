@@ -149,6 +149,10 @@ class _LocalClaims:
         with self._lock:
             self._claims.clear()
 
+    def __bool__(self) -> bool:
+        # Claims are made here only while the store is down: nearly always there are none.
+        return bool(self._claims)
+
     def remember(self, key: str, reply: str) -> None:
         if not self._claims:
             return
@@ -201,7 +205,8 @@ class Ledger:
     def remember(self, tool_call_id: str, response: Response) -> Response:
         """Keep the reply to a tool call for later deliveries of it; returns the response."""
         reply = response.get_data(as_text=True)
-        _local_claims.remember(self._key("claim", tool_call_id), reply)
+        if _local_claims:
+            _local_claims.remember(self._key("claim", tool_call_id), reply)
         try:
             # The transfer was sent: keeping its reply is worth a try even right after a failure.
             with self._store.trying():
