@@ -344,6 +344,9 @@ def _method(ident: int) -> str:
     # gevent.monkey is imported only where gevent may patch: elsewhere one dict lookup decides.
     if "gevent.monkey" in sys.modules and _gevent_patched():
         return "gevent"
+    if ident == _process[1] and _alarm[0] is None and _getsignal(signal.SIGALRM) is _on_alarm:
+        # The main thread, with the handler installed by an earlier request: nearly always.
+        return "alarm"
     if _alarm_available(ident):
         return "alarm"
     return "thread"
@@ -431,8 +434,10 @@ class RequestDeadline:
     __slots__ = ("_body_timeout", "_handler_timeout", "_scope", "_reset", "_inert")
 
     def __init__(self, body_timeout: float, handler_timeout: float) -> None:
-        self._body_timeout = _bounded(body_timeout)
-        self._handler_timeout = _bounded(handler_timeout)
+        self._body_timeout = body_timeout if 1e-6 <= body_timeout <= _FOREVER else _bounded(body_timeout)
+        self._handler_timeout = (
+            handler_timeout if 1e-6 <= handler_timeout <= _FOREVER else _bounded(handler_timeout)
+        )
         self._scope: _Scope | None = None
         self._reset: contextvars.Token[_Scope | None] | None = None
         self._inert = False
@@ -493,10 +498,9 @@ class RequestDeadline:
             finally:
                 scope.close()
         except HandlerTimeout:
-            self.close()
             raise HandlerTimeout(timeout) from None
         finally:
-            self.close()
+            self._release()
         if scope.fired or scope.raised or _monotonic() >= scope.deadline:
             raise HandlerTimeout(timeout)
         return result
@@ -504,11 +508,14 @@ class RequestDeadline:
     def close(self) -> None:
         """End the request's deadline; nothing raises on its behalf afterwards. Idempotent."""
         scope = self._scope
-        if scope is None:
-            return
-        scope.close()
+        if scope is not None:
+            scope.close()
+            self._release()
+
+    def _release(self) -> None:
         reset, self._reset = self._reset, None
         if reset is not None:
+            self._scope = None
             _current.reset(reset)
 
 
@@ -544,6 +551,17 @@ def remaining() -> float | None:
     return max(scope.deadline - time.monotonic(), 0.0)
 
 
+def shield_target() -> _Scope | None:
+    """The open deadline of this thread that a shielded section would hold off, if any.
+
+    :meta private:
+    """
+    scope = _current.get()
+    if scope is None or scope.closed or scope.ident != _get_ident() or scope.pid != _process[0]:
+        return None
+    return scope
+
+
 class shielded:
     """A section the deadline must not interrupt: a store operation, delivery bookkeeping.
 
@@ -562,12 +580,9 @@ class shielded:
     __slots__ = ("_scope",)
 
     def __enter__(self) -> None:
-        scope = _current.get()
-        if scope is None or scope.closed or scope.ident != _get_ident() or scope.pid != _process[0]:
-            self._scope = None
-            return
-        self._scope = scope
-        scope.enter_shield()
+        scope = self._scope = shield_target()
+        if scope is not None:
+            scope.enter_shield()
 
     def __exit__(self, *exc_info: object) -> None:
         scope = self._scope

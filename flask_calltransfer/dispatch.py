@@ -83,20 +83,16 @@ class Dispatch:
         self.running = Running()
 
     def answer(self) -> Response:
-        """The platform's answer to this request. Never raises."""
-        try:
-            return self._answer()
-        finally:
-            if self.deadline is not None:
-                # Already closed after the handlers; before them only when the request owed its
-                # answer or failed.
-                self.deadline.close()
+        """The platform's answer to this request. Never raises.
 
-    def _answer(self) -> Response:
+        A request deadline given to it is closed once the handlers ran; whoever opened it closes
+        it in any case.
+        """
         try:
             body, window = self.body, self.state.settings.replay_window
-            if body is not None and window and self.platform.remembers_answers:
-                if self.call.tool_call_id is None:
+            # A tool call has its own exactly-once memory (the ledger): checked first, it is cheap.
+            if body is not None and window and self.call.tool_call_id is None:
+                if self.platform.remembers_answers:
                     return self._answer_replays(body, window)
             return self._route()
         except Exception as exc:
@@ -131,7 +127,8 @@ class Dispatch:
         if owed is not None:
             return owed
         self.started = _perf_counter()
-        signals.transfer_requested.send(app, call=call)
+        if signals.transfer_requested.receivers:
+            signals.transfer_requested.send(app, call=call)
         registry = self.state.registry
         if not registry.handlers:
             logger.warning(messages.no_handlers())
@@ -236,9 +233,10 @@ class Dispatch:
                 name_of(handler),
                 elapsed * 1000,
             )
-        signals.transfer_resolved.send(
-            app, call=call, destination=destination, handler=handler, elapsed=elapsed
-        )
+        if signals.transfer_resolved.receivers:
+            signals.transfer_resolved.send(
+                app, call=call, destination=destination, handler=handler, elapsed=elapsed
+            )
         return response
 
     def _refuse(self, reason: str) -> Response:

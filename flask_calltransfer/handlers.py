@@ -91,11 +91,9 @@ class Running:
     """Which handler (or which handler's ``when=`` predicate) runs now, for the log line of one
     that raises or runs out of time."""
 
-    __slots__ = ("func", "in_predicate")
-
-    def __init__(self) -> None:
-        self.func: t.Callable[..., t.Any] | None = None
-        self.in_predicate = False
+    # Class attributes as the defaults: made on every request, it needs no __init__ to run.
+    func: t.Callable[..., t.Any] | None = None
+    in_predicate = False
 
     def __str__(self) -> str:
         if self.func is None:

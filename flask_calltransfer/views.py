@@ -74,7 +74,7 @@ def decode(body: bytes, max_values: int | None = None) -> dict[str, t.Any]:
     :class:`PayloadTooLarge` for more than ``max_values`` JSON values)."""
     if not body or body.isspace():
         raise InvalidPayload(messages.body_empty(), {"_body": ["Empty body."]})
-    if max_values is not None and not _values_at_most(body, max_values):
+    if max_values is not None and len(body) >= 2 * max_values and not _values_at_most(body, max_values):
         raise PayloadTooLarge(messages.body_too_many_values(max_values))
     try:
         payload = _DECODER.decode(body.decode("utf-8"))
@@ -113,7 +113,8 @@ def webhook(platform_name: str) -> Response:
     deadline = RequestDeadline(state.settings.body_timeout, state.timeouts[platform_name])
     try:
         try:
-            body = deadline.read(lambda: req.get_data(cache=True))
+            # get_data caches the body by default: verification and the replay memory read it again.
+            body = deadline.read(req.get_data)
         except RequestEntityTooLarge:
             body = None
         except HandlerTimeout:

@@ -212,16 +212,10 @@ class Platform(abc.ABC):
         self.services = services
         #: The request verifier, or ``None`` when verification is turned off.
         self.verifier = verifier
-
-    @property
-    def settings(self) -> Settings:
-        """The app's platform-independent settings."""
-        return self.services.settings
-
-    @property
-    def store(self) -> Store:
-        """The app's store."""
-        return self.services.store
+        #: The app's platform-independent settings (``services.settings``).
+        self.settings: Settings = services.settings
+        #: The app's store (``services.store``).
+        self.store: Store = services.store
 
     @classmethod
     def has_credentials(cls, config: t.Mapping[str, t.Any]) -> bool:

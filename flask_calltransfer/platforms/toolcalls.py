@@ -181,6 +181,9 @@ class Ledger:
         #: Keeps tool-call replies apart from other kinds of answers kept the same way (replays).
         self._namespace = namespace
         self._ttl = ttl
+        # The keys' fixed parts, joined once: every tool call builds two keys.
+        self._claims = f"{platform}:{namespace}:claim:"
+        self._replies = f"{platform}:{namespace}:reply:"
 
     def claim(self, tool_call_id: str, *, wait: float) -> str | bool:
         """Claim a tool call.
@@ -189,9 +192,9 @@ class Ledger:
             first delivery if this one repeats it; ``False`` if the first delivery gave no reply
             within ``wait`` seconds.
         """
-        key = self._key("claim", tool_call_id)
+        key = self._claims + tool_call_id
         # Claimed here while the store was down: the store knows nothing of it, this worker does.
-        local = _local_claims.known(key)
+        local = _local_claims.known(key) if _local_claims else None
         if local is not None:
             return local
         try:
@@ -206,17 +209,14 @@ class Ledger:
         """Keep the reply to a tool call for later deliveries of it; returns the response."""
         reply = response.get_data(as_text=True)
         if _local_claims:
-            _local_claims.remember(self._key("claim", tool_call_id), reply)
+            _local_claims.remember(self._claims + tool_call_id, reply)
         try:
             # The transfer was sent: keeping its reply is worth a try even right after a failure.
             with self._store.trying():
-                self._store.set(self._key("reply", tool_call_id), reply, ttl=self._ttl)
+                self._store.set(self._replies + tool_call_id, reply, ttl=self._ttl)
         except StoreUnavailable as exc:
             logger.warning(messages.tool_call_reply_not_kept(self._platform, tool_call_id, str(exc)))
         return response
-
-    def _key(self, kind: str, tool_call_id: str) -> str:
-        return f"{self._platform}:{self._namespace}:{kind}:{tool_call_id}"
 
     def _claim(self, key: str, tool_call_id: str, *, wait: float) -> str | bool:
         # The claim comes first, so a first delivery costs one round trip before routing. It
@@ -224,7 +224,7 @@ class Ledger:
         # delivery's deadline: while a reply can exist, so does its claim.
         if self._store.incr(key, ttl=self._ttl + wait + 30) == 1:
             return True
-        reply = self._store.get(self._key("reply", tool_call_id))
+        reply = self._store.get(self._replies + tool_call_id)
         if reply is not None:
             return reply
         logger.info(messages.tool_call_repeated(self._platform, tool_call_id))
@@ -232,7 +232,7 @@ class Ledger:
         while time.monotonic() < deadline:
             time.sleep(POLL_INTERVAL)
             try:
-                reply = self._store.get(self._key("reply", tool_call_id))
+                reply = self._store.get(self._replies + tool_call_id)
             except StoreUnavailable:
                 # Another delivery holds the claim: sending it again could transfer twice.
                 return False

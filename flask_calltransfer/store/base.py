@@ -19,7 +19,7 @@ import typing as t
 
 from .. import messages
 from ..deadlines import remaining
-from ..deadlines import shielded
+from ..deadlines import shield_target
 from ..exceptions import StoreUnavailable
 from ..logs import logger
 
@@ -50,28 +50,36 @@ def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.An
 
     @functools.wraps(operation)
     def run(self: Store, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        breaker = self._breaker
+        breaker = self.__dict__.get("_calltransfer_breaker")
+        if breaker is None:
+            breaker = self._breaker
         open_until = breaker.get(kind, 0.0)
         # A breaker that was never opened, or has closed again, needs no clock: nearly always.
         started = time.monotonic() if open_until else 0.0
         if started < open_until and not _trying.get():
             self._count("skipped: " + name)
             raise StoreUnavailable(messages.store_circuit_open(repr(self), open_until - started))
-        with shielded():
-            try:
-                result = operation(self, *args, **kwargs)
-            except self.outage_errors as exc:
-                self._count("failed: " + name)
-                # One failure opens the breaker: a dead store costs one short timeout per
-                # cool-down, not one per operation.
-                breaker[kind] = time.monotonic() + self.cooldown
-                breaker[kind + " opened"] = time.monotonic()
-                raise StoreUnavailable(messages.store_failed(repr(self), name, exc)) from exc
-            except Exception as exc:
-                # Not an outage (a value the backend cannot hold, a bug in a custom store): the
-                # caller still degrades, but the store stays in use for everything else.
-                self._count("error: " + name)
-                raise StoreUnavailable(messages.store_error(repr(self), name, exc)) from exc
+        # What ``with shielded()`` does, without building it for the common case of no deadline.
+        scope = shield_target()
+        if scope is not None:
+            scope.enter_shield()
+        try:
+            result = operation(self, *args, **kwargs)
+        except self.outage_errors as exc:
+            self._count("failed: " + name)
+            # One failure opens the breaker: a dead store costs one short timeout per
+            # cool-down, not one per operation.
+            breaker[kind] = time.monotonic() + self.cooldown
+            breaker[kind + " opened"] = time.monotonic()
+            raise StoreUnavailable(messages.store_failed(repr(self), name, exc)) from exc
+        except Exception as exc:
+            # Not an outage (a value the backend cannot hold, a bug in a custom store): the
+            # caller still degrades, but the store stays in use for everything else.
+            self._count("error: " + name)
+            raise StoreUnavailable(messages.store_error(repr(self), name, exc)) from exc
+        finally:
+            if scope is not None:
+                scope.exit_shield()
         # Only a success that started after the breaker opened says the store is back; one that
         # started while it was closed has nothing to report, even if another thread opened it since.
         if open_until and breaker.get(kind, 0.0) and breaker.get(kind + " opened", 0.0) < started:
