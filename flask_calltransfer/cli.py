@@ -345,16 +345,18 @@ def tool(platform: str, name: str, assistant_id: str | None) -> None:
     if assistant_id is None:
         return
     from .clients import ApiError
+    from .clients import VapiApiClient
+    from .clients import VoiceDockClient
 
     try:
         if platform == "voicedock":
-            voicedock = state.services.voicedock
-            if voicedock is None:
+            voicedock = state.services.clients.get("voicedock")
+            if not isinstance(voicedock, VoiceDockClient):
                 raise RuntimeError(messages.voicedock_client_missing())
             voicedock.update_assistant_tools(assistant_id, [body])
         else:
-            vapi_api = state.services.vapi_api
-            if vapi_api is None:
+            vapi_api = state.services.clients.get("vapi_api")
+            if not isinstance(vapi_api, VapiApiClient):
                 raise RuntimeError(messages.vapi_api_client_missing())
             created = vapi_api.create_tool(body)
             vapi_api.attach_tool(assistant_id, str(created["id"]))

@@ -21,7 +21,6 @@ from .clients import HttpSettings
 from .clients import VapiApiClient
 from .clients import VapiControlClient
 from .clients import VoiceDockClient
-from .clients.allowlist import HostAllowlist
 from .exceptions import ConfigurationError
 from .exceptions import InvalidDestination
 from .handlers import ErrorHandler as ErrorHandler
@@ -39,8 +38,8 @@ from .handlers import platform_filter
 from .logs import logger
 from .models import Destination
 from .models import TransferRequest
-from .platforms import BUILTIN_PLATFORMS
 from .platforms import Platform
+from .platforms import installed_platforms
 from .platforms.base import Services
 from .platforms.vapi import transfer_tool as vapi_transfer_tool
 from .platforms.voicedock import transfer_tool as voicedock_transfer_tool
@@ -53,31 +52,6 @@ from .store import from_url
 
 #: The shortest dashboard token accepted: a guessable one would open the transfer log.
 _MIN_TOKEN = 16
-
-
-def _vapi_api_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VapiApiClient | None:
-    api_url = cfg.get_url(config, cfg.VAPI_API_URL)
-    api_key = cfg.get_str(config, cfg.VAPI_API_KEY, optional=True)
-    return VapiApiClient(http, api_url=api_url, api_key=api_key) if api_key else None
-
-
-def _control_hosts(config: t.Mapping[str, t.Any]) -> HostAllowlist:
-    value = config.get(cfg.VAPI_CONTROL_HOSTS)
-    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
-        raise ConfigurationError(
-            messages.config_type(cfg.VAPI_CONTROL_HOSTS, "a list of host names or patterns", value),
-            key=cfg.VAPI_CONTROL_HOSTS,
-        )
-    try:
-        return HostAllowlist(value)
-    except ValueError as exc:
-        raise ConfigurationError(str(exc), key=cfg.VAPI_CONTROL_HOSTS) from None
-
-
-def _voicedock_client(config: t.Mapping[str, t.Any], http: HttpClient) -> VoiceDockClient | None:
-    api_url = cfg.get_url(config, cfg.VOICEDOCK_API_URL)
-    api_key = cfg.get_str(config, cfg.VOICEDOCK_API_KEY, optional=True)
-    return VoiceDockClient(http, api_url=api_url, api_key=api_key) if api_key else None
 
 
 def _exempt_from_csrf(app: Flask, blueprints: t.Sequence[Blueprint]) -> None:
@@ -141,7 +115,9 @@ class CallTransfer:
     ``init_app``, and one extension can serve several apps.
 
     :param app: the app to register with now; or call :meth:`init_app` later.
-    :param platforms: the platform classes this extension offers; defaults to every built-in.
+    :param platforms: the platform classes this extension offers; defaults to every built-in one
+        and every one an installed distribution offers through the ``flask_calltransfer.platforms``
+        entry point (:func:`~flask_calltransfer.platforms.installed_platforms`).
         ``CALLTRANSFER_PLATFORMS`` chooses among them per app.
     :param store: the :class:`~flask_calltransfer.store.Store` for state that outlives a request,
         shared by every app of this extension. Without it, each app builds the one
@@ -161,7 +137,7 @@ class CallTransfer:
         self.registry = Registry()
         #: The pools made with :meth:`pool`, which ``flask calltransfer check`` checks.
         self.pools = self.registry.pools
-        classes = list(platforms) if platforms is not None else list(BUILTIN_PLATFORMS.values())
+        classes = list(platforms) if platforms is not None else list(installed_platforms().values())
         #: The platform classes on offer, by name.
         self.platform_classes: dict[str, type[Platform]] = {cls.name: cls for cls in classes}
         self._store = store
@@ -183,6 +159,10 @@ class CallTransfer:
         if "calltransfer" in app.extensions:
             raise RuntimeError(messages.already_registered())
         cfg.apply_defaults(app.config)
+        for cls in self.platform_classes.values():
+            # A platform from another distribution brings its own keys and their defaults.
+            for key, value in cls.config_defaults.items():
+                app.config.setdefault(key, value)
         settings = cfg.load(app.config)
         isolated = self._store is None and settings.store_url is None and app.testing
         if isolated:
@@ -209,13 +189,13 @@ class CallTransfer:
             settings=settings,
             store=store,
             http=http,
-            vapi=VapiControlClient(
-                http,
-                public_key=cfg.get_str(app.config, cfg.VAPI_PUBLIC_KEY, optional=True),
-                allowlist=_control_hosts(app.config),
-            ),
-            voicedock=_voicedock_client(app.config, http),
-            vapi_api=_vapi_api_client(app.config, http),
+            # Every platform on offer brings its clients, enabled or not: an app's own code may
+            # call an API whose webhooks this app does not serve.
+            clients={
+                name: client
+                for cls in self.platform_classes.values()
+                for name, client in cls.build_clients(app.config, http).items()
+            },
         )
         platforms = self._enabled_platforms(app.config, services)
         fallback = self._configured_fallback(app.config.get(cfg.FALLBACK), settings)
@@ -488,7 +468,7 @@ class CallTransfer:
             def hold_on(call):
                 transfers.vapi.say(call.raw["call"]["monitor"]["controlUrl"], "One moment, please.")
         """
-        return self._state().services.vapi
+        return t.cast(VapiControlClient, self._state().services.clients["vapi"])
 
     @property
     def voicedock(self) -> VoiceDockClient:
@@ -500,18 +480,28 @@ class CallTransfer:
             def by_api(call):
                 transfers.voicedock.transfer(call.call_id, "+31612345678", message="One moment.")
         """
-        client = self._state().services.voicedock
+        client = self._state().services.clients.get("voicedock")
         if client is None:
             raise RuntimeError(messages.voicedock_client_missing())
-        return client
+        return t.cast(VoiceDockClient, client)
 
     @property
     def vapi_api(self) -> VapiApiClient:
         """The current app's Vapi REST API client; needs ``CALLTRANSFER_VAPI_API_KEY``."""
-        client = self._state().services.vapi_api
+        client = self._state().services.clients.get("vapi_api")
         if client is None:
             raise RuntimeError(messages.vapi_api_client_missing())
-        return client
+        return t.cast(VapiApiClient, client)
+
+    @property
+    def clients(self) -> t.Mapping[str, object]:
+        """The current app's outbound API clients, by name, as the platforms on offer build them
+        (:meth:`Platform.build_clients <flask_calltransfer.Platform.build_clients>`): ``"vapi"``,
+        and ``"vapi_api"`` and ``"voicedock"`` when their API keys are set.
+
+        .. versionadded:: 0.1
+        """
+        return types.MappingProxyType(self._state().services.clients)
 
     def voicedock_transfer_tool(self) -> dict[str, t.Any]:
         """VoiceDock's static ``transfer_call`` tool, built from the directory.

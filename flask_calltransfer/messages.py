@@ -351,6 +351,27 @@ def config_unknown_platform(key: str, name: object, known: t.Iterable[str]) -> s
     )
 
 
+def platform_entry_point_failed(name: str, where: str, exc: BaseException) -> str:
+    return (
+        f"The platform {name!r} offered by {where} could not be loaded ({type(exc).__name__}: {exc});"
+        " it is not available. Fix or uninstall that distribution."
+    )
+
+
+def platform_entry_point_invalid(name: str, where: str) -> str:
+    return (
+        f"The platform entry point {name!r} of {where} is not a Platform subclass whose name is"
+        f" {name!r}; it is not available. Its distribution must point the entry point at the class."
+    )
+
+
+def platform_entry_point_taken(name: str, where: str) -> str:
+    return (
+        f"{where} offers a platform named {name!r}, which is built in; the built-in one is used. To"
+        " use the other, pass it to CallTransfer(platforms=[...]) or rename its entry point."
+    )
+
+
 def config_missing_credentials(platform: str, keys: t.Sequence[str]) -> str:
     return (
         f"The {platform} platform is enabled but has no credentials. Set {' or '.join(keys)}, or"

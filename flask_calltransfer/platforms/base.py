@@ -28,9 +28,6 @@ from ..security import SharedSecretVerifier
 
 if t.TYPE_CHECKING:
     from ..clients import HttpClient
-    from ..clients import VapiApiClient
-    from ..clients import VapiControlClient
-    from ..clients import VoiceDockClient
     from ..config import Settings
     from ..security import Verifier
     from ..store import Store
@@ -93,7 +90,8 @@ class Inbound:
 
 @dataclasses.dataclass(frozen=True)
 class Services:
-    """What one app gives its platforms: settings, the store and the outbound HTTP client.
+    """What one app gives its platforms: settings, the store, the outbound HTTP client, and the
+    API clients the platforms on offer built.
 
     .. versionadded:: 0.1
     """
@@ -104,12 +102,8 @@ class Services:
     store: Store
     #: Outbound HTTP with the app's timeouts and retries.
     http: HttpClient
-    #: The Vapi live call-control client.
-    vapi: VapiControlClient
-    #: The VoiceDock API client, or ``None`` without ``CALLTRANSFER_VOICEDOCK_API_KEY``.
-    voicedock: VoiceDockClient | None
-    #: The Vapi REST API client, or ``None`` without ``CALLTRANSFER_VAPI_API_KEY``.
-    vapi_api: VapiApiClient | None = None
+    #: Every client :meth:`Platform.build_clients` built, by name.
+    clients: t.Mapping[str, object] = dataclasses.field(default_factory=dict)
 
 
 # NaN and infinities are not JSON: a platform could not read the answer at all. One encoder for
@@ -202,6 +196,10 @@ class Platform(abc.ABC):
     #: Seconds handlers may take when ``CALLTRANSFER_HANDLER_TIMEOUT`` does not say: safely
     #: inside the time the platform waits for a webhook reply.
     handler_timeout: t.ClassVar[float] = 10.0
+    #: Defaults of the platform's own config keys, written at ``init_app`` where the app set none.
+    #: The built-in platforms' keys are in :mod:`flask_calltransfer.config`; a platform from
+    #: another distribution declares its own here (``CALLTRANSFER_<NAME>_*``).
+    config_defaults: t.ClassVar[t.Mapping[str, t.Any]] = {}
     #: Seconds the platform waits for a webhook reply before it gives up on it. After the longest
     #: of these no platform is waiting, which bounds gunicorn's worker ``timeout``
     #: (:func:`~flask_calltransfer.platforms.worker_timeout`).
@@ -226,6 +224,20 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> Platform:
         """Validate this platform's keys and build the adapter for one app."""
+
+    @classmethod
+    def build_clients(cls, config: t.Mapping[str, t.Any], http: HttpClient) -> dict[str, object]:
+        """The outbound API clients this platform brings, by name, built on ``http`` (the app's
+        timeouts, retries and size cap).
+
+        Called at ``init_app`` for every platform the extension offers, enabled or not: the app's
+        code reaches them as ``transfers.clients[name]``, and :meth:`from_config` finds them in
+        ``services.clients``. Validate the keys they need here, raising
+        :class:`~flask_calltransfer.ConfigurationError` naming the key. The default builds none.
+
+        .. versionadded:: 0.1
+        """
+        return {}
 
     #: Whether a request repeated byte for byte inside ``CALLTRANSFER_REPLAY_WINDOW`` gets the
     #: first answer again instead of being routed again. Right for platforms whose requests carry

@@ -20,6 +20,10 @@ from marshmallow import post_dump
 from .. import config as cfg
 from .. import messages
 from ..clients import ApiError
+from ..clients import HttpClient
+from ..clients import VapiApiClient
+from ..clients import VapiControlClient
+from ..clients.allowlist import HostAllowlist
 from ..exceptions import ConfigurationError
 from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
@@ -106,6 +110,19 @@ def _transfer_status(payload: dict[str, t.Any]) -> str | None:
 
 # Request schemas: only the fields a TransferRequest uses are validated. The artifact's message
 # lists are checked to be lists but not walked: on a long call they hold thousands of entries.
+
+
+def _control_hosts(config: t.Mapping[str, t.Any]) -> HostAllowlist:
+    value = config.get(cfg.VAPI_CONTROL_HOSTS)
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise ConfigurationError(
+            messages.config_type(cfg.VAPI_CONTROL_HOSTS, "a list of host names or patterns", value),
+            key=cfg.VAPI_CONTROL_HOSTS,
+        )
+    try:
+        return HostAllowlist(value)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc), key=cfg.VAPI_CONTROL_HOSTS) from None
 
 
 def transfer_tool(name: str, *, description: str | None = None) -> dict[str, t.Any]:
@@ -469,6 +486,29 @@ class VapiPlatform(ToolCallPlatform):
         super().__init__(**kwargs)
         self.tools = tools
 
+    @classmethod
+    def build_clients(cls, config: t.Mapping[str, t.Any], http: HttpClient) -> dict[str, object]:
+        """``"vapi"``, the live call-control client; ``"vapi_api"``, the REST API client, with
+        ``CALLTRANSFER_VAPI_API_KEY``."""
+        clients: dict[str, object] = {
+            "vapi": VapiControlClient(
+                http,
+                public_key=cfg.get_str(config, cfg.VAPI_PUBLIC_KEY, optional=True),
+                allowlist=_control_hosts(config),
+            )
+        }
+        api_key = cfg.get_str(config, cfg.VAPI_API_KEY, optional=True)
+        if api_key:
+            clients["vapi_api"] = VapiApiClient(
+                http, api_url=cfg.get_url(config, cfg.VAPI_API_URL), api_key=api_key
+            )
+        return clients
+
+    @property
+    def control(self) -> VapiControlClient:
+        """The live call-control client this app's ``"vapi"`` client entry holds."""
+        return t.cast(VapiControlClient, self.services.clients["vapi"])
+
     def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
         wrapped = "type" not in payload and "message" in payload
         message = payload["message"] if wrapped else payload
@@ -538,7 +578,7 @@ class VapiPlatform(ToolCallPlatform):
         if not control_url.startswith(("https://", "http://")):
             raise DeliveryFailed(messages.control_url_invalid())
         try:
-            self.services.vapi.transfer(control_url, body, content=content, deadline=self.deadline(call))
+            self.control.transfer(control_url, body, content=content, deadline=self.deadline(call))
         except ApiError as exc:
             raise DeliveryFailed(
                 messages.delivery_failed(self.name, repr(call), str(exc)), cause=exc

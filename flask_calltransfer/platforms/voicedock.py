@@ -19,6 +19,7 @@ from marshmallow import fields
 from .. import config as cfg
 from .. import messages
 from ..clients import ApiError
+from ..clients import HttpClient
 from ..clients import VoiceDockClient
 from ..exceptions import ConfigurationError
 from ..exceptions import DeliveryFailed
@@ -144,6 +145,19 @@ class VoiceDockPlatform(ToolCallPlatform):
         self.client = client
 
     @classmethod
+    def build_clients(cls, config: t.Mapping[str, t.Any], http: HttpClient) -> dict[str, object]:
+        """``"voicedock"``, the REST and Call Control API client, with
+        ``CALLTRANSFER_VOICEDOCK_API_KEY``."""
+        api_key = cfg.get_str(config, cfg.VOICEDOCK_API_KEY, optional=True)
+        if not api_key:
+            return {}
+        return {
+            "voicedock": VoiceDockClient(
+                http, api_url=cfg.get_url(config, cfg.VOICEDOCK_API_URL), api_key=api_key
+            )
+        }
+
+    @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> VoiceDockPlatform:
         settings = services.settings
         secrets = cfg.get_secrets(config, cfg.VOICEDOCK_SECRET)
@@ -153,7 +167,7 @@ class VoiceDockPlatform(ToolCallPlatform):
                 messages.config_missing_credentials(cls.name, cls.credential_keys), key=cfg.VOICEDOCK_SECRET
             )
         tools = cfg.get_names(config, cfg.VOICEDOCK_TOOLS)
-        client = services.voicedock
+        client = t.cast("VoiceDockClient | None", services.clients.get("voicedock"))
         if tools and client is None:
             raise ConfigurationError(
                 messages.config_tools_need_api_key(cfg.VOICEDOCK_TOOLS, cfg.VOICEDOCK_API_KEY),
