@@ -272,7 +272,8 @@ class SipgatePlatform(Platform):
             raise self.unsupported(destination.kind, kind=True)
         if destination.extension is not None:
             raise self.unsupported("extension")
-        self.check_blind_only(destination)
+        if destination.transfer_plan is not None:
+            self.check_blind_only(destination)
         if destination.caller_id is not None and not _is_e164(destination.caller_id):
             raise self.unsupported("caller_id template")
 

@@ -207,7 +207,9 @@ class Ledger:
 
     def remember(self, tool_call_id: str, response: Response) -> Response:
         """Keep the reply to a tool call for later deliveries of it; returns the response."""
-        reply = response.get_data(as_text=True)
+        chunks = response.response
+        # A response built from a string holds its encoded body as a list: joined, not re-read.
+        reply = b"".join(chunks).decode() if isinstance(chunks, list) else response.get_data(as_text=True)
         if _local_claims:
             _local_claims.remember(self._claims + tool_call_id, reply)
         try:

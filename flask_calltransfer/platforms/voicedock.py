@@ -238,6 +238,15 @@ class VoiceDockPlatform(ToolCallPlatform):
     def control_destination(self, destination: Destination) -> str:
         """The Call Control API's ``destination`` string, or UnsupportedDestination."""
         if isinstance(destination, NumberDestination):
+            if (
+                destination.e164
+                and destination.caller_id is None
+                and destination.caller_id_name is None
+                and destination.extension is None
+                and destination.transfer_plan is None
+            ):
+                # A plain number, as nearly every one is: nothing else to look at.
+                return destination.number
             if not destination.e164:
                 raise self.unsupported("non-E.164 number")
             found = number_attributes_not_carried(destination)
