@@ -81,6 +81,9 @@ _get_ident = threading.get_ident
 _monotonic = time.monotonic
 #: setitimer(0) would disarm the timer instead of firing it at once; a year is forever here.
 _FOREVER = 365 * 86400.0
+#: A timer that fires this close before its deadline fires for it: the handlers' deadline counts
+#: from the request's parse, a little after the timer was set when its body began.
+_EARLY = 0.002
 
 # Two prototypes of one C function: a NULL exception (the second) cancels one that is scheduled
 # for the thread and not yet raised.
@@ -192,7 +195,10 @@ class _Scope:
             if left > 0:
                 self.pending = False
                 self._arm(left)
-        elif self.armed_at > deadline:
+        elif not deadline - _EARLY <= self.armed_at <= deadline:
+            # Set for later, or for a nearer deadline (the body's) that would interrupt the
+            # handlers' system calls long before theirs: moved to theirs. Set for a moment
+            # within _EARLY of it (sipgate's, armed when the body began), it stays.
             self._arm(deadline - _monotonic())
 
     def close(self) -> None:
@@ -231,7 +237,7 @@ class _Scope:
         if self.closed or self.raised:
             return False
         early = self.deadline - _monotonic()
-        if early > 0.0005:
+        if early > _EARLY:
             # Set for a nearer deadline of the request that has moved on (its body was read):
             # the timer waits again for this one.
             self._arm(early)
@@ -381,9 +387,11 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
         return func()
     ident = _get_ident()
     outer = _current.get()
-    if outer is not None and not outer.closed and outer.ident == ident:
+    if outer is not None and not outer.closed and outer.ident == ident and not outer.paused:
         # One deadline at a time per thread: inside another, the outer one applies. Two would
-        # have to agree on every shielded section, and a timer signal can only serve one.
+        # have to agree on every shielded section, and a timer signal can only serve one. A
+        # request paused between its body and its handlers is shielded: a deadline in between
+        # gets one of its own, by a method the paused one does not use (_method sees its timer).
         return func()
     if not _logging_guarded:
         _guard_logging()
@@ -422,9 +430,11 @@ class RequestDeadline:
     :meth:`read` reads the body within ``body_timeout``; from then on the request is shielded
     (parsing, verification, the store's look-ups and the signals are never interrupted), until
     :meth:`run` runs the handlers until an absolute deadline; :meth:`close` ends it all. The timer
-    is set once, for the nearer of the two deadlines, and moved only when it fires before the
-    deadline then current: a request answered in time arms it once and disarms it once, where a
-    deadline of its own for each part would do both twice.
+    is set once, for the nearer of the two deadlines, and moved to the handlers' when theirs comes
+    later, so that no signal reaches a handler before its own deadline: a request answered in time
+    sets it once or twice and clears it once, where a deadline of its own for each part would set
+    and clear it twice. A deadline opened while the request is paused gets its own scope, by a
+    method that does not need the request's timer (the watchdog, in the main thread).
 
     Inside another deadline of the same thread, the outer one applies and this one does nothing.
 
@@ -460,16 +470,27 @@ class RequestDeadline:
         self._scope = scope
         self._reset = _current.set(scope)
         try:
-            scope.open(min(timeout, self._handler_timeout))
-            result = func()
-            scope.enter_shield()
-            scope.paused = True
-            # The handlers' deadline counts from the request's arrival, known once it is parsed
-            # (run() sets it); it is no nearer than this. The timer is set for no later.
-            scope.deadline = _monotonic() + self._handler_timeout
+            # As in call_with_deadline: the deadline's one exception can land at any bytecode
+            # from here on, inside close() too, until the scope is shielded.
+            try:
+                scope.open(min(timeout, self._handler_timeout))
+                result = func()
+                scope.enter_shield()
+                scope.paused = True
+                # The handlers' deadline counts from the request's arrival, known once it is
+                # parsed (run() sets it); it is no nearer than this.
+                scope.deadline = _monotonic() + self._handler_timeout
+            except BaseException:
+                # A body too large, a client gone: the scope must not stay armed behind it.
+                scope.close()
+                raise
         except HandlerTimeout:
-            self.close()
+            scope.close()
+            self._release()
             raise HandlerTimeout(timeout) from None
+        except BaseException:
+            self._release()
+            raise
         if scope.fired or scope.raised or _monotonic() >= body_deadline:
             # Read, but too late (C code the timer could not interrupt).
             self.close()
@@ -498,6 +519,9 @@ class RequestDeadline:
             finally:
                 scope.close()
         except HandlerTimeout:
+            # The exception may have landed inside close(), before it did anything: raised once,
+            # it cannot come again, so this close completes.
+            scope.close()
             raise HandlerTimeout(timeout) from None
         finally:
             self._release()

@@ -20,9 +20,12 @@ import pytest
 from flask_calltransfer import CallTransfer
 from flask_calltransfer import HandlerTimeout
 from flask_calltransfer import TransferRequest
+from flask_calltransfer import testing
 from flask_calltransfer.deadlines import RequestDeadline
 from flask_calltransfer.deadlines import remaining
+from tests.conftest import TOKEN
 from tests.conftest import MakeApp
+from tests.conftest import Sipgate
 from tests.conftest import Vapi
 
 MARGIN = 0.35
@@ -176,13 +179,13 @@ def test_remaining_is_the_handlers_deadline_only(results: dict[str, t.Any]) -> N
     }
 
 
-def test_a_webhook_answered_in_time_arms_the_timer_once(
+def test_a_webhook_answered_in_time_sets_the_timer_once_per_deadline(
     make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Each arming is a system call on the hot path: one to set the timer, one to clear it.
-    app, _ = make_app()
-    vapi = Vapi(app.test_client())
-    vapi.ask()
+    # Each arming is a system call on the hot path. sipgate's handlers have 0.8 s, less than the
+    # body's 2 s: one timer serves both (set, cleared). Vapi's 15 s come after the body's 2 s: the
+    # timer is moved to them once the body is in, so no signal reaches a handler before its time.
+    app, _ = make_app(CALLTRANSFER_SIPGATE_TOKEN=TOKEN)
     calls: list[float] = []
     real = signal.setitimer
 
@@ -190,9 +193,14 @@ def test_a_webhook_answered_in_time_arms_the_timer_once(
         calls.append(seconds)
         return real(which, seconds, interval)
 
+    vapi, sipgate = Vapi(app.test_client()), Sipgate(app.test_client())
+    vapi.ask()
     monkeypatch.setattr(signal, "setitimer", counting)
+    assert sipgate.post(testing.sipgate_event("user_speak", text="sales")).status_code in (200, 204)
+    assert len(calls) == 2 and calls[0] <= 0.8 and calls[-1] == 0
+    calls.clear()
     assert vapi.ask().status_code == 200
-    assert len(calls) == 2 and calls[-1] == 0
+    assert len(calls) == 3 and calls[0] == 2.0 and calls[1] > 14 and calls[-1] == 0
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
@@ -236,3 +244,104 @@ def test_closing_twice_and_before_reading_is_harmless() -> None:
     with pytest.raises(HandlerTimeout):
         # Closed: run() falls back to a deadline of its own.
         deadline.run(lambda: time.sleep(2), time.monotonic() + 0.05)
+
+
+def _deadline_state() -> tuple[t.Any, t.Any, tuple[float, float], str]:
+    import threading
+
+    from flask_calltransfer import deadlines
+
+    return (
+        deadlines._alarm[0],
+        deadlines._current.get(),
+        signal.getitimer(signal.ITIMER_REAL),
+        deadlines._method(threading.get_ident()),
+    )
+
+
+def test_a_deadline_landing_on_close_still_closes_the_scope(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The timer's signal runs at the first bytecode of close() after the handler: close did
+    # nothing, and a scope left installed turned every later request away from the timer.
+    from flask_calltransfer import deadlines
+
+    real_close = deadlines._Scope.close
+    landed: list[bool] = []
+
+    def interrupted(scope: t.Any) -> None:
+        if not landed and not scope.closed and not scope.raised:
+            landed.append(True)
+            raise deadlines._Expired(scope)
+        real_close(scope)
+
+    monkeypatch.setattr(deadlines._Scope, "close", interrupted)
+    deadline = RequestDeadline(1.0, 1.0)
+    deadline.read(lambda: b"body")
+    with pytest.raises(HandlerTimeout):
+        deadline.run(lambda: "answered", time.monotonic() + 1.0)
+    deadline.close()
+    assert landed
+    assert _deadline_state() == (None, None, (0.0, 0.0), "alarm")
+
+
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_a_body_read_that_fails_leaves_no_deadline_behind(where: str) -> None:
+    # A body too large or a client gone: the view answers it, with no timer still armed behind.
+    def attempt() -> tuple[t.Any, ...]:
+        deadline = RequestDeadline(0.05, 0.05)
+        with pytest.raises(ValueError):
+            deadline.read(lambda: (_ for _ in ()).throw(ValueError("too large")))
+        time.sleep(0.1)  # past the deadline: nothing may land here
+        deadline.close()
+        from flask_calltransfer import deadlines
+
+        return deadlines._current.get(), deadlines.remaining()
+
+    if where == "main":
+        assert attempt() == (None, None)
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            assert pool.submit(attempt).result() == (None, None)
+
+
+def test_a_deadline_between_body_and_handlers_gets_its_own() -> None:
+    # A signal receiver or a platform's own code may bound a call of its own while the request
+    # is paused; the paused request's deadline must not swallow it.
+    from flask_calltransfer.deadlines import call_with_deadline
+
+    def spin() -> None:
+        end = time.monotonic() + 1
+        while time.monotonic() < end:
+            pass
+
+    deadline = RequestDeadline(1.0, 1.0)
+    deadline.read(lambda: b"body")
+    started = time.monotonic()
+    with pytest.raises(HandlerTimeout):
+        # The paused request holds the timer: this one is the watchdog's, which interrupts
+        # Python code (a blocking C call when it returns).
+        call_with_deadline(spin, 0.1)
+    assert time.monotonic() - started < 0.1 + MARGIN
+    assert deadline.run(lambda: "answered", time.monotonic() + 1.0) == "answered"
+    deadline.close()
+    assert _deadline_state()[:3] == (None, None, (0.0, 0.0))
+
+
+def test_no_timer_signal_reaches_a_handler_before_its_own_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # C code does not retry a system call a signal interrupted: the body's deadline must not send
+    # one into a handler that still has most of its time.
+    from flask_calltransfer import deadlines
+
+    fired: list[float] = []
+    real = deadlines._Scope._alarm_fire
+
+    def recording(scope: t.Any) -> None:
+        fired.append(time.monotonic())
+        real(scope)
+
+    monkeypatch.setattr(deadlines._Scope, "_alarm_fire", recording)
+    deadline = RequestDeadline(0.05, 0.6)
+    deadline.read(lambda: b"body")
+    assert deadline.run(lambda: (time.sleep(0.2), "answered")[1], time.monotonic() + 0.6) == "answered"
+    deadline.close()
+    assert fired == []
