@@ -179,6 +179,13 @@ class _Scope:
             self.timer = sys.modules["gevent"].get_hub().loop.timer(max(seconds, 0.0))
             self.timer.start(self._gevent_fire)
 
+    def resume(self, deadline: float) -> None:
+        """End a request's pause: its handlers' deadline is ``deadline``, and the shield is lifted
+        (raising at once if that deadline has passed)."""
+        self.retarget(deadline)
+        self.paused = False
+        self.exit_shield()
+
     def retarget(self, deadline: float) -> None:
         """Move the deadline of a shielded scope to ``deadline`` (on the monotonic clock).
 
@@ -399,18 +406,26 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
     scope = _Scope(timeout, _method(ident) if method == "auto" else "thread", ident)
     reset = _current.set(scope)
     try:
-        # Everything from opening to closing sits inside this try: the one exception a deadline
-        # raises can arrive at any bytecode in between, including inside close().
+        return _run_scoped(scope, scope.open, func, timeout)
+    finally:
+        _current.reset(reset)
+
+
+def _run_scoped(scope: _Scope, start: t.Callable[[], None], func: t.Callable[[], T], timeout: float) -> T:
+    """``start()`` the scope's deadline, call ``func`` and close the scope; ``HandlerTimeout(timeout)``
+    if the deadline passed."""
+    try:
+        # Everything from starting to closing sits inside this try: the one exception a deadline
+        # raises can arrive at any bytecode in between, including inside close(). Raised once, it
+        # cannot come again, so the close in the handler completes.
         try:
-            scope.open()
+            start()
             result = func()
         finally:
             scope.close()
     except HandlerTimeout:
         scope.close()
         raise HandlerTimeout(timeout) from None
-    finally:
-        _current.reset(reset)
     # A late answer is never used, even where nothing could interrupt the handler (C code, a
     # greenlet that never yields).
     if scope.fired or scope.raised or _monotonic() >= scope.deadline:
@@ -444,10 +459,8 @@ class RequestDeadline:
     __slots__ = ("_body_timeout", "_handler_timeout", "_scope", "_reset", "_inert")
 
     def __init__(self, body_timeout: float, handler_timeout: float) -> None:
-        self._body_timeout = body_timeout if 1e-6 <= body_timeout <= _FOREVER else _bounded(body_timeout)
-        self._handler_timeout = (
-            handler_timeout if 1e-6 <= handler_timeout <= _FOREVER else _bounded(handler_timeout)
-        )
+        self._body_timeout = _bounded(body_timeout)
+        self._handler_timeout = _bounded(handler_timeout)
         self._scope: _Scope | None = None
         self._reset: contextvars.Token[_Scope | None] | None = None
         self._inert = False
@@ -509,25 +522,10 @@ class RequestDeadline:
             return func()
         if scope is None or scope.closed:
             return call_with_deadline(func, max(deadline - _monotonic(), 0.001))
-        timeout = max(deadline - _monotonic(), 0.0)
         try:
-            try:
-                scope.retarget(deadline)
-                scope.paused = False
-                scope.exit_shield()
-                result = func()
-            finally:
-                scope.close()
-        except HandlerTimeout:
-            # The exception may have landed inside close(), before it did anything: raised once,
-            # it cannot come again, so this close completes.
-            scope.close()
-            raise HandlerTimeout(timeout) from None
+            return _run_scoped(scope, lambda: scope.resume(deadline), func, max(deadline - _monotonic(), 0.0))
         finally:
             self._release()
-        if scope.fired or scope.raised or _monotonic() >= scope.deadline:
-            raise HandlerTimeout(timeout)
-        return result
 
     def close(self) -> None:
         """End the request's deadline; nothing raises on its behalf afterwards. Idempotent."""

@@ -50,9 +50,7 @@ def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.An
 
     @functools.wraps(operation)
     def run(self: Store, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        breaker = self.__dict__.get("_calltransfer_breaker")
-        if breaker is None:
-            breaker = self._breaker
+        breaker = self._breaker
         open_until = breaker.get(kind, 0.0)
         # A breaker that was never opened, or has closed again, needs no clock: nearly always.
         started = time.monotonic() if open_until else 0.0
