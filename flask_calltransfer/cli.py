@@ -11,9 +11,9 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from . import messages
+from . import payloads as testing
 from . import phone
 from . import state as app_state
-from . import testing
 from .exceptions import StoreUnavailable
 from .exceptions import UnsupportedDestination
 from .models import AssistantDestination

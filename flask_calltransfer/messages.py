@@ -491,6 +491,13 @@ def body_not_json(detail: str) -> str:
     return f"The request body is not valid JSON ({detail}). Send the platform's JSON event."
 
 
+def body_not_form() -> str:
+    return (
+        "The request body is not UTF-8 form data. Send the platform's form-encoded webhook "
+        "(application/x-www-form-urlencoded)."
+    )
+
+
 def body_not_object() -> str:
     return "The request body must be a JSON object, the platform's event."
 

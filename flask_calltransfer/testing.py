@@ -1,5 +1,5 @@
-"""Payload builders, request signers and a signal recorder, for testing apps that use
-Flask-CallTransfer (and for the project's own tests).
+"""Payload builders, request signers, a signal recorder, and the contract kit platform adapters
+pass, for testing apps that use Flask-CallTransfer, and adapters written for it.
 
 .. code-block:: python
 
@@ -19,515 +19,402 @@ Flask-CallTransfer (and for the project's own tests).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import dataclasses
-import hashlib
-import hmac
-import json
+import logging
+import re
 import time
 import typing as t
-import uuid
 
-from blinker import ANY
-from blinker import NamedSignal
+from flask import Flask
 
-from . import signals as _signals
+from .exceptions import refuse
+from .extension import CallTransfer
+from .models import AssistantDestination
+from .models import TransferRequest
+from .payloads import ALL_SIGNALS
+from .payloads import SignalRecorder
+from .payloads import dumps
+from .payloads import hmac_signature
+from .payloads import record_signals
+from .payloads import reply_problems
+from .payloads import signed_headers
+from .payloads import sipgate_event
+from .payloads import sipgate_headers
+from .payloads import vapi_bearer_headers
+from .payloads import vapi_event
+from .payloads import vapi_hmac_headers
+from .payloads import vapi_messages
+from .payloads import vapi_secret_headers
+from .payloads import vapi_tool_calls
+from .payloads import vapi_transfer_request
+from .payloads import voicedock_event
+from .payloads import voicedock_headers
+from .payloads import voicedock_tool_calls
+from .platforms.base import Platform
+from .platforms.toolcalls import dry_run
 
+if t.TYPE_CHECKING:
+    from werkzeug.datastructures import Headers
+    from werkzeug.test import TestResponse
 
-def dumps(payload: t.Any) -> bytes:
-    """Encode a payload the way platforms send it: compact UTF-8 JSON."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+#: A webhook request as the contract kit sends it: the raw body and its headers (content type and
+#: whatever else the platform sends), before signing.
+WebhookRequest = tuple[bytes, dict[str, str]]
 
-
-def vapi_messages(*turns: tuple[str, str]) -> list[dict[str, t.Any]]:
-    """Vapi ``artifact.messages`` entries from ``(role, text)`` pairs; roles ``"user"``/``"bot"``."""
-    now = time.time() * 1000
-    return [
-        {"role": role, "message": text, "time": now + i * 1000, "secondsFromStart": float(i)}
-        for i, (role, text) in enumerate(turns)
-    ]
-
-
-def vapi_transfer_request(
-    *,
-    text: str | None = "I'd like to talk to someone.",
-    caller: str | None = "+14155550100",
-    called: str | None = "+14155550199",
-    call_id: str | None = None,
-    assistant_id: str | None = "assistant-123",
-    messages: list[dict[str, t.Any]] | None = None,
-    control_url: str | None = None,
-    outbound: bool = False,
-    wrapped: bool = True,
-    **fields: t.Any,
-) -> dict[str, t.Any]:
-    """A realistic Vapi ``transfer-destination-request``.
-
-    :param text: the caller's latest utterance, added as the last user message.
-    :param caller: who placed the call: ``customer.number`` (``phoneNumber`` when ``outbound``).
-    :param called: the number called: ``phoneNumber.number`` (``customer`` when ``outbound``).
-    :param messages: the whole ``artifact.messages`` list, instead of one built from ``text``.
-    :param control_url: ``call.monitor.controlUrl``.
-    :param outbound: build an outbound call (the customer is then the called party).
-    :param wrapped: wrap in ``{"message": ...}`` as Vapi sends it; ``False`` gives the bare form
-        of Vapi's dynamic-transfer guide.
-    :param fields: extra or replaced top-level fields of the message.
-    """
-    call_id = call_id if call_id is not None else str(uuid.uuid4())
-    if messages is None:
-        turns = [("bot", "Hello, how can I help you today?")]
-        if text is not None:
-            turns.append(("user", text))
-        messages = vapi_messages(*turns)
-    # On an outbound call the assistant's number places the call and the customer is called.
-    customer = {"number": called if outbound else caller}
-    our_number = caller if outbound else called
-    transcript = "\n".join(
-        f"{'User' if m.get('role') == 'user' else 'AI'}: {m.get('message', '')}"
-        for m in messages
-        if isinstance(m, dict)
-    )
-    call: dict[str, t.Any] = {
-        "id": call_id,
-        "orgId": "org-123",
-        "type": "outboundPhoneCall" if outbound else "inboundPhoneCall",
-        "status": "in-progress",
-        "assistantId": assistant_id,
-        "phoneNumberId": "pn-123",
-        "createdAt": "2025-01-01T00:00:00.000Z",
-        "updatedAt": "2025-01-01T00:00:05.000Z",
-        "customer": customer,
-        "monitor": {
-            "listenUrl": "wss://example.invalid/listen",
-            "controlUrl": control_url or "https://example.invalid/control",
-        },
-    }
-    message: dict[str, t.Any] = {
-        "type": "transfer-destination-request",
-        "timestamp": int(time.time() * 1000),
-        "call": call,
-        "customer": customer,
-        "phoneNumber": {"number": our_number, "provider": "vapi"},
-        "assistant": {"id": assistant_id, "name": "Support"},
-        "artifact": {
-            "messages": messages,
-            "messagesOpenAIFormatted": [
-                {"role": "assistant" if m["role"] == "bot" else m["role"], "content": m["message"]}
-                for m in messages
-                if isinstance(m, dict) and "message" in m and "role" in m
-            ],
-            "transcript": transcript,
-        },
-        "assistantVersion": None,
-    }
-    message.update(fields)
-    return {"message": message} if wrapped else message
+#: The signals of which every transfer request sends exactly one.
+OUTCOME_SIGNALS: t.Final = ("transfer-resolved", "transfer-refused", "transfer-deferred")
 
 
-def vapi_event(event_type: str, *, call_id: str | None = None, **fields: t.Any) -> dict[str, t.Any]:
-    """Any other Vapi server message, wrapped, such as ``status-update``."""
-    message: dict[str, t.Any] = {
-        "type": event_type,
-        "timestamp": int(time.time() * 1000),
-        "call": {"id": call_id if call_id is not None else str(uuid.uuid4()), "type": "inboundPhoneCall"},
-    }
-    message.update(fields)
-    return {"message": message}
+class _Captured(logging.Handler):
+    """Every log line written, formatted with its traceback, at every level."""
 
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
 
-def vapi_tool_calls(
-    name: str = "transfer_call",
-    arguments: dict[str, t.Any] | str | None = None,
-    *,
-    tool_call_id: str | None = None,
-    shape: str = "function",
-    **fields: t.Any,
-) -> dict[str, t.Any]:
-    """A Vapi ``tool-calls`` message calling one function tool, wrapped.
-
-    :param arguments: an object, or a JSON string as Vapi's schema types it.
-    :param shape: ``"function"`` (``toolCallList`` with ``function.arguments``), ``"with_tool"``
-        (only ``toolWithToolCallList`` with ``function.parameters``) or ``"flat"``
-        (``toolCallList`` items ``{"id", "name", "parameters"}``).
-    :param fields: passed to :func:`vapi_transfer_request` (``control_url``, ``caller``, ...).
-    """
-    tool_call_id = tool_call_id if tool_call_id is not None else f"call_{uuid.uuid4().hex[:24]}"
-    arguments = {} if arguments is None else arguments
-    body = vapi_transfer_request(**fields)
-    message = body["message"]
-    message["type"] = "tool-calls"
-    function_call = {
-        "id": tool_call_id,
-        "type": "function",
-        "function": {"name": name, "arguments": arguments},
-    }
-    with_tool = {
-        "type": "function",
-        "name": name,
-        "toolCall": {
-            "id": tool_call_id,
-            "type": "function",
-            "function": {"name": name, "parameters": arguments},
-        },
-    }
-    if shape == "function":
-        message["toolCallList"] = [function_call]
-        message["toolWithToolCallList"] = [with_tool]
-    elif shape == "with_tool":
-        message["toolCallList"] = []
-        message["toolWithToolCallList"] = [with_tool]
-    elif shape == "flat":
-        message["toolCallList"] = [{"id": tool_call_id, "name": name, "parameters": arguments}]
-    else:
-        raise ValueError(f"Unknown tool-call shape {shape!r}: use 'function', 'with_tool' or 'flat'.")
-    return body
-
-
-def voicedock_event(
-    event_type: str,
-    *,
-    call_id: str | None = None,
-    caller: str | None = "+31612345678",
-    called: str | None = "+31850835037",
-    outbound: bool = False,
-    metadata: dict[str, t.Any] | None = None,
-    **fields: t.Any,
-) -> dict[str, t.Any]:
-    """A VoiceDock webhook body such as ``status-update``: ``{"message": {...}}`` in snake_case.
-
-    :param caller: who placed the call (``customer.number``, or ``phone_number`` when ``outbound``).
-    :param called: the number called (``phone_number.number``, or ``customer`` when ``outbound``).
-    """
-    customer = called if outbound else caller
-    our_number = caller if outbound else called
-    message: dict[str, t.Any] = {
-        "type": event_type,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        "call": {
-            "id": call_id if call_id is not None else str(uuid.uuid4()),
-            "type": "outbound_phone_call" if outbound else "inbound_phone_call",
-            "status": "in-progress",
-        },
-        "phone_number": {"number": our_number, "name": "Main line"},
-        "customer": {"number": customer},
-        "assistant": {"metadata": metadata or {}},
-    }
-    message.update(fields)
-    return {"message": message}
-
-
-def voicedock_tool_calls(
-    name: str = "transfer_call",
-    arguments: dict[str, t.Any] | str | None = None,
-    *,
-    tool_call_id: str | None = None,
-    key: str = "arguments",
-    **fields: t.Any,
-) -> dict[str, t.Any]:
-    """A VoiceDock ``tool-calls`` webhook calling one function tool.
-
-    :param arguments: an object (VoiceDock's documented form) or a JSON string.
-    :param key: ``"arguments"`` or ``"parameters"``, the key that holds them.
-    :param fields: passed to :func:`voicedock_event` (``call_id``, ``caller``, ...).
-    """
-    tool_call = {
-        "id": tool_call_id if tool_call_id is not None else f"tool_{uuid.uuid4().hex[:12]}",
-        "type": "function",
-        "function": {"name": name, key: {} if arguments is None else arguments},
-    }
-    return voicedock_event("tool-calls", tool_call_list=[tool_call], **fields)
-
-
-def voicedock_headers(body: bytes, secret: str, *, timestamp: float | str | None = None) -> dict[str, str]:
-    """Signed VoiceDock webhook headers for ``body``: ``X-Webhook-Signature: sha256=<hex>`` of
-    ``"{timestamp}.{body}"``, ``X-Webhook-Timestamp`` (now unless given) and ``X-Webhook-Event``."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    try:
-        event = json.loads(body)["message"]["type"]
-    except (ValueError, KeyError, TypeError, RecursionError):
-        event = ""
-    return {
-        "Content-Type": "application/json",
-        "User-Agent": "HMS-Sovereign/1.0",
-        "X-Webhook-Event": str(event),
-        "X-Webhook-Timestamp": stamp,
-        "X-Webhook-Signature": hmac_signature(body, secret, timestamp=stamp, prefix="sha256="),
-    }
-
-
-def vapi_secret_headers(secret: str, *, header: str = "X-Vapi-Secret") -> dict[str, str]:
-    """Headers carrying a Vapi shared secret (the legacy ``X-Vapi-Secret`` form by default)."""
-    return {"Content-Type": "application/json", header: secret}
-
-
-def vapi_bearer_headers(secret: str) -> dict[str, str]:
-    """Headers carrying a Vapi Bearer credential."""
-    return {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
-
-
-def hmac_signature(
-    body: bytes,
-    secret: str,
-    *,
-    timestamp: str = "",
-    algorithm: str = "sha256",
-    payload_format: str = "{timestamp}.{body}",
-    encoding: str = "hex",
-    prefix: str = "",
-    method: str = "POST",
-    url: str = "",
-) -> str:
-    """The signature a platform sends for ``body``: HMAC of the formatted payload."""
-    head, _, tail = payload_format.partition("{body}")
-    values = {"timestamp": timestamp, "method": method, "url": url, "body": ""}
-    signed = head.format(**values).encode()
-    if "{body}" in payload_format:
-        signed += body + tail.format(**values).encode()
-    digest = hmac.new(secret.encode(), signed, getattr(hashlib, algorithm)).digest()
-    encoded = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
-    return prefix + encoded
-
-
-def vapi_hmac_headers(
-    body: bytes,
-    secret: str,
-    *,
-    timestamp: float | str | None = None,
-    algorithm: str = "sha256",
-    signature_header: str = "x-signature",
-    timestamp_header: str = "x-timestamp",
-    payload_format: str = "{timestamp}.{body}",
-    encoding: str = "hex",
-    prefix: str = "",
-    url: str = "",
-) -> dict[str, str]:
-    """Headers of a Vapi HMAC credential for ``body``, signed now unless ``timestamp`` is given."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    signature = hmac_signature(
-        body,
-        secret,
-        timestamp=stamp,
-        algorithm=algorithm,
-        payload_format=payload_format,
-        encoding=encoding,
-        prefix=prefix,
-        url=url,
-    )
-    return {"Content-Type": "application/json", timestamp_header: stamp, signature_header: signature}
-
-
-def sipgate_event(
-    event_type: str,
-    *,
-    session_id: str | None = None,
-    text: str | None = None,
-    caller: str = "+4915799912345",
-    called: str = "+4921112345678",
-    direction: str = "inbound",
-    account_id: str = "account-123",
-    barged_in: bool | None = None,
-    **fields: t.Any,
-) -> dict[str, t.Any]:
-    """A sipgate AI Flow event such as ``user_speak``, with its ``session`` object.
-
-    :param caller: ``session.from_phone_number``.
-    :param called: ``session.to_phone_number``; the flow's own number (``session.phone_number``)
-        is the called number on inbound calls and the caller on outbound ones.
-    :param text: for ``user_speak``, what the caller said.
-    :param fields: extra or replaced top-level fields.
-    """
-    flow_number = called if direction == "inbound" else caller
-    event: dict[str, t.Any] = {
-        "type": event_type,
-        "session": {
-            "id": session_id if session_id is not None else str(uuid.uuid4()),
-            "account_id": account_id,
-            "phone_number": flow_number,
-            "direction": direction,
-            "from_phone_number": caller,
-            "to_phone_number": called,
-        },
-    }
-    if text is not None:
-        event["text"] = text
-    if barged_in is not None:
-        event["barged_in"] = barged_in
-    event.update(fields)
-    return event
-
-
-def sipgate_headers(token: str, *, header: str = "X-API-TOKEN") -> dict[str, str]:
-    """Headers of a sipgate AI Flow webhook carrying the shared token."""
-    return {"Content-Type": "application/json", header: token}
-
-
-def _first(value: object) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
-        return value[0]
-    return None
-
-
-def signed_headers(
-    config: t.Mapping[str, t.Any], platform: str, body: bytes, *, url: str = ""
-) -> dict[str, str]:
-    """Headers that an app with ``config`` accepts for ``body`` on ``platform``.
-
-    Signs with the first configured secret of the platform's credential, the way the platform
-    would: Vapi's shared secret (else its HMAC credential), sipgate's token header, VoiceDock's
-    HMAC. With no credential configured, only the content type is sent.
-    """
-    if platform == "vapi":
-        secret = _first(config.get("CALLTRANSFER_VAPI_SECRET"))
-        if secret:
-            return vapi_secret_headers(
-                secret, header=config.get("CALLTRANSFER_VAPI_SECRET_HEADER") or "X-Vapi-Secret"
-            )
-        hmac_secret = _first(config.get("CALLTRANSFER_VAPI_HMAC_SECRET"))
-        if hmac_secret:
-            return vapi_hmac_headers(
-                body,
-                hmac_secret,
-                algorithm=config.get("CALLTRANSFER_VAPI_HMAC_ALGORITHM") or "sha256",
-                signature_header=config.get("CALLTRANSFER_VAPI_HMAC_SIGNATURE_HEADER") or "x-signature",
-                timestamp_header=config.get("CALLTRANSFER_VAPI_HMAC_TIMESTAMP_HEADER") or "x-timestamp",
-                payload_format=config.get("CALLTRANSFER_VAPI_HMAC_PAYLOAD_FORMAT") or "{timestamp}.{body}",
-                encoding=config.get("CALLTRANSFER_VAPI_HMAC_ENCODING") or "hex",
-                prefix=config.get("CALLTRANSFER_VAPI_HMAC_PREFIX") or "",
-                url=url,
-            )
-    elif platform == "sipgate":
-        token = _first(config.get("CALLTRANSFER_SIPGATE_TOKEN"))
-        if token:
-            return sipgate_headers(
-                token, header=config.get("CALLTRANSFER_SIPGATE_TOKEN_HEADER") or "X-API-TOKEN"
-            )
-    elif platform == "voicedock":
-        secret = _first(config.get("CALLTRANSFER_VOICEDOCK_SECRET"))
-        if secret:
-            return voicedock_headers(body, secret)
-    return {"Content-Type": "application/json"}
-
-
-def reply_problems(platform: str, status: int, body: bytes) -> list[str]:
-    """Why ``platform`` would not accept this answer to a webhook; empty when it would.
-
-    Checks the status and the reply's shape: Vapi's destination, error, tool results or ``{}``;
-    sipgate's single action or ``204``; VoiceDock's tool results, error or ``{}``.
-    """
-    if platform == "sipgate" and status == 204:
-        return [] if not body else ["A 204 answer must have an empty body."]
-    if status != 200:
-        return [
-            f"The answer has HTTP status {status}; the platform needs 200"
-            + (" or 204." if platform == "sipgate" else ".")
-        ]
-    try:
-        reply = json.loads(body)
-    except ValueError:
-        return ["The answer is not JSON."]
-    if not isinstance(reply, dict):
-        return ["The answer is not a JSON object."]
-    problems: list[str] = []
-    if platform == "vapi":
-        if "destination" in reply:
-            destination = reply["destination"]
-            required = {"number": "number", "sip": "sipUri", "assistant": "assistantName"}
-            kind = destination.get("type") if isinstance(destination, dict) else None
-            if kind not in required:
-                problems.append("The destination's type must be number, sip or assistant.")
-            elif not isinstance(destination.get(required[kind]), str) or not destination[required[kind]]:
-                problems.append(f"The {kind} destination has no {required[kind]}.")
-        elif "error" in reply:
-            if not isinstance(reply["error"], str) or not reply["error"]:
-                problems.append("The error must be a non-empty sentence.")
-        elif "results" in reply:
-            for result in reply["results"] if isinstance(reply["results"], list) else [None]:
-                if not isinstance(result, dict) or not result.get("toolCallId"):
-                    problems.append("Every tool result needs its toolCallId.")
-                elif not isinstance(result.get("result", result.get("error")), str):
-                    problems.append("Every tool result needs a result or an error string.")
-    elif platform == "sipgate":
-        kind = reply.get("type")
-        if kind not in ("transfer", "speak", "audio", "hangup", "barge_in"):
-            problems.append("The action's type is not one AI Flow knows.")
-        if not isinstance(reply.get("session_id"), str) or not reply.get("session_id"):
-            problems.append("The action has no session_id.")
-        if kind == "transfer":
-            for field in ("target_phone_number", "caller_id_name", "caller_id_number"):
-                if not isinstance(reply.get(field), str) or not reply.get(field):
-                    problems.append(f"The transfer action has no {field}.")
-        if kind == "speak" and not (reply.get("text") or reply.get("ssml")):
-            problems.append("The speak action has no text.")
-    elif platform == "voicedock" and "results" in reply:
-        for result in reply["results"] if isinstance(reply["results"], list) else [None]:
-            if not isinstance(result, dict) or not result.get("tool_call_id") or "result" not in result:
-                problems.append("Every tool result needs its tool_call_id and a result.")
-    return problems
-
-
-@dataclasses.dataclass
-class SignalRecorder:
-    """What a :func:`record_signals` block heard: ``(signal name, sender, kwargs)`` triples."""
-
-    events: list[tuple[str, t.Any, dict[str, t.Any]]] = dataclasses.field(default_factory=list)
-
-    def named(self, name: str) -> list[dict[str, t.Any]]:
-        """The keyword arguments of every send of the signal called ``name``: its wire name
-        (``"transfer-resolved"``) or its Python name (``"transfer_resolved"``)."""
-        wire = name.replace("_", "-")
-        if wire not in _SIGNAL_NAMES:
-            raise ValueError(
-                f"There is no signal called {name!r}. The signals are: {', '.join(sorted(_SIGNAL_NAMES))}"
-                " (or the same with underscores)."
-            )
-        return [kwargs for signal, _, kwargs in self.events if signal == wire]
-
-    def names(self) -> list[str]:
-        """The names of the signals heard, in order."""
-        return [signal for signal, _, _ in self.events]
-
-    def one(self, name: str) -> dict[str, t.Any]:
-        """The keyword arguments of the only send of ``name``; fails if it was not sent exactly once."""
-        sent = self.named(name)
-        assert len(sent) == 1, f"{name} was sent {len(sent)} times, expected once: {self.names()}"
-        return sent[0]
-
-
-ALL_SIGNALS: tuple[NamedSignal, ...] = (
-    _signals.transfer_requested,
-    _signals.transfer_resolved,
-    _signals.transfer_refused,
-    _signals.transfer_deferred,
-    _signals.transfer_failed,
-    _signals.request_rejected,
-    _signals.event_received,
-    _signals.transfer_outcome,
-)
-_SIGNAL_NAMES = frozenset(signal.name for signal in ALL_SIGNALS)
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
 
 
 @contextlib.contextmanager
-def record_signals(sender: t.Any = None) -> t.Iterator[SignalRecorder]:
-    """Record every Flask-CallTransfer signal sent inside the block, optionally from one sender.
+def _all_logs() -> t.Iterator[list[str]]:
+    # Every logger, at every level: a line an app's DEBUG logging would write counts too.
+    root = logging.getLogger()
+    ours = logging.getLogger("flask_calltransfer")
+    handler = _Captured()
+    levels = root.level, ours.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    ours.setLevel(logging.DEBUG)
+    try:
+        yield handler.lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(levels[0])
+        ours.setLevel(levels[1])
+
+
+def _digits(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit())
+
+
+class PlatformContract:
+    """The checks every platform adapter passes, built-in or installed: subclass it in a test
+    module, under a name pytest collects (``Test...``), and fill in the four methods below.
 
     .. code-block:: python
 
-        transfers.on_request(lambda call: "+31 6 12345678")
-        body = testing.dumps(testing.vapi_transfer_request(text="I want sales"))
-        with testing.record_signals(app) as heard:
-            app.test_client().post("/calltransfer/vapi", data=body,
-                                   headers=testing.vapi_secret_headers("change-me"))
-        assert heard.one("transfer-resolved")["destination"].number == "+31612345678"
+        from flask_calltransfer import testing
+
+        class TestAcmeContract(testing.PlatformContract):
+            platform = "acme"
+            config = {"CALLTRANSFER_ACME_SECRET": "test-secret"}
+
+            def transfer_request(self, text):
+                return acme_payload(text=text, caller=self.caller), {"Content-Type": "application/json"}
+
+            def other_event(self):
+                return acme_payload(event="call-ended"), {"Content-Type": "application/json"}
+
+            def sign(self, body, headers, url):
+                return {**headers, "Acme-Signature": acme_sign(body, "test-secret")}
+
+            def answer_problems(self, status, headers, body):
+                return [] if status == 200 else [f"Acme needs 200, not {status}."]
+
+    Each ``test_*`` method builds its own app (:meth:`make_app`) with the platform enabled,
+    :attr:`config` applied and an in-memory store, and posts through Flask's test client. What
+    they check, for the contract of :class:`~flask_calltransfer.Platform`:
+
+    - a destination and a refusal are answered in the platform's format (:meth:`answer_problems`
+      finds nothing wrong), the destination's number in the answer or in a delivery;
+    - every failure (a handler that raises, answers something that is not a destination, names
+      no destination, answers one the platform cannot carry, or runs past its deadline; an
+      ``on_error`` handler that raises; signal receivers that raise) still gets a valid answer,
+      and every transfer request ends in exactly one of :data:`OUTCOME_SIGNALS`;
+    - no request gets a 5xx: empty, malformed, binary, huge, deeply nested bodies and bodies of
+      the wrong shape are turned away with a 4xx;
+    - verification comes before parsing: an unsigned or wrongly signed request gets ``401``,
+      whatever its body, and reaches no handler and no signal but ``request-rejected``;
+    - another event gets the platform's no-op answer and reaches no transfer handler;
+    - no log line, at any level, holds the caller's full number or a configured secret.
+
+    .. versionadded:: 0.1
     """
-    recorder = SignalRecorder()
-    with contextlib.ExitStack() as stack:
-        for signal in ALL_SIGNALS:
 
-            def receiver(sent_by: t.Any, _name: str = signal.name, **kwargs: t.Any) -> None:
-                recorder.events.append((_name, sent_by, kwargs))
+    #: The platform's name: its URL segment and entry point name.
+    platform: t.ClassVar[str]
+    #: Config of an app serving the platform: its credentials, and anything else it needs.
+    config: t.ClassVar[t.Mapping[str, t.Any]] = {}
+    #: The caller's number, in E.164, that :meth:`transfer_request` puts in its payloads.
+    caller: t.ClassVar[str] = "+31612345678"
+    #: The destination's number the checks answer with, in E.164.
+    number: t.ClassVar[str] = "+31207948450"
+    #: The adapter class, to check it before its distribution is installed; ``None`` (the default)
+    #: finds :attr:`platform` among the installed platforms, as an app would.
+    adapter: t.ClassVar[type[Platform] | None] = None
+    #: Config values the log check looks for, besides the caller's number (default: every
+    #: string value in :attr:`config` whose key names a secret, token or key).
+    secrets: t.ClassVar[tuple[str, ...] | None] = None
 
-            stack.enter_context(signal.connected_to(receiver, sender=sender if sender is not None else ANY))
-        yield recorder
+    # What an adapter's author fills in.
+
+    def transfer_request(self, text: str) -> WebhookRequest:
+        """A request that asks for a destination, with the caller's utterance ``text`` (where the
+        platform carries one) and :attr:`caller` as the caller's number."""
+        raise NotImplementedError
+
+    def other_event(self) -> WebhookRequest:
+        """A request of another kind, which the platform answers with its no-op."""
+        raise NotImplementedError
+
+    def sign(self, body: bytes, headers: dict[str, str], url: str) -> dict[str, str]:
+        """``headers`` with what makes an app with :attr:`config` accept ``body`` posted to
+        ``url`` (the full URL, as the platform would have signed it)."""
+        raise NotImplementedError
+
+    def answer_problems(self, status: int, headers: Headers, body: bytes) -> list[str]:
+        """Why the platform would not accept this answer to a webhook; empty when it would."""
+        raise NotImplementedError
+
+    def bad_bodies(self) -> dict[str, bytes]:
+        """Bodies that must get a 4xx, by what is wrong with them. Extend it with payloads of the
+        platform's shape whose fields have the wrong type or are missing."""
+        return {
+            "an empty body": b"",
+            "whitespace": b"  \n ",
+            "binary": bytes(range(256)) * 4,
+            "half a JSON object": b'{"message": {"type": ',
+            "a JSON array": b"[1, 2, 3]",
+            "a JSON string": b'"hello"',
+            "deep nesting": b"[" * 40_000 + b"]" * 40_000,
+            "too many fields": b"&".join(b"f%d=%d" % (n, n) for n in range(30_000)),
+            "too large": b"a=" + b"x" * 200_000,
+        }
+
+    # What the kit provides.
+
+    @property
+    def path(self) -> str:
+        """The webhook's path, at the default URL prefix."""
+        return f"/calltransfer/{self.platform}"
+
+    def make_app(self, **config: t.Any) -> tuple[Flask, CallTransfer]:
+        """An app serving only :attr:`platform`, with :attr:`config`, then ``config``, applied."""
+        app = Flask(f"contract_{self.platform}")
+        app.config.update(
+            TESTING=True, CALLTRANSFER_PLATFORMS=[self.platform], CALLTRANSFER_STORE_URL="memory://"
+        )
+        app.config.update(self.config)
+        app.config.update(config)
+        return app, CallTransfer(app, platforms=None if self.adapter is None else [self.adapter])
+
+    def post(self, app: Flask, request: WebhookRequest, *, signed: bool = True) -> TestResponse:
+        """Post ``request`` to the platform's webhook, signed unless ``signed`` is false."""
+        body, headers = request
+        url = f"http://localhost{self.path}"
+        sent = self.sign(body, dict(headers), url) if signed else dict(headers)
+        return app.test_client().post(self.path, data=body, headers=sent)
+
+    def assert_valid(self, response: TestResponse) -> None:
+        """Fail unless the platform would accept ``response``."""
+        problems = self.answer_problems(response.status_code, response.headers, response.get_data())
+        assert not problems, f"{self.platform} would not accept {response.get_data()!r}: {problems}"
+
+    def answer(self, app: Flask, request: WebhookRequest) -> tuple[TestResponse, SignalRecorder, list[t.Any]]:
+        """Post ``request`` signed and check the answer is valid and the request had one outcome."""
+        with record_signals(app) as heard, dry_run() as deliveries:
+            response = self.post(app, request)
+        assert response.status_code < 500, f"HTTP {response.status_code} from the {self.platform} webhook."
+        self.assert_valid(response)
+        outcomes = [name for name in heard.names() if name in OUTCOME_SIGNALS]
+        assert len(outcomes) == 1, f"Expected one outcome signal, heard {heard.names()}."
+        return response, heard, deliveries
+
+    # The checks.
+
+    def test_destination_is_answered(self) -> None:
+        app, transfers = self.make_app()
+        transfers.on_request(lambda call: self.number)
+        response, heard, deliveries = self.answer(app, self.transfer_request("Sales, please."))
+        assert heard.one("transfer-resolved")["destination"].number == self.number
+        delivered = [destination.number for _, destination in deliveries]
+        assert _digits(self.number) in _digits(response.get_data(as_text=True)) or delivered == [self.number]
+
+    def test_caller_is_parsed(self) -> None:
+        app, transfers = self.make_app()
+        seen: list[TransferRequest] = []
+        transfers.on_request(lambda call: seen.append(call))
+        self.post(app, self.transfer_request("Sales, please."))
+        assert [call.platform for call in seen] == [self.platform]
+        assert seen[0].caller == self.caller
+
+    def test_refusal_is_answered(self) -> None:
+        app, transfers = self.make_app()
+
+        @transfers.on_request
+        def closed(call: TransferRequest) -> None:
+            refuse("Sorry, we are closed today.")
+
+        response, heard, _ = self.answer(app, self.transfer_request("Sales, please."))
+        assert heard.one("transfer-refused")["reason"] == "Sorry, we are closed today."
+        assert "Sorry, we are closed today." in response.get_data(as_text=True)
+
+    def test_every_failure_gets_a_valid_answer(self) -> None:
+        def raises(call: TransferRequest) -> t.Any:
+            raise RuntimeError("the routing table is gone")
+
+        def sleeps(call: TransferRequest) -> t.Any:
+            time.sleep(5)
+            return self.number
+
+        failing: dict[str, t.Callable[[TransferRequest], t.Any]] = {
+            "raises": raises,
+            "answers a number": lambda call: 42,
+            "names no destination": lambda call: "no-such-desk",
+            "answers an invalid number": lambda call: "+1 000",
+            "answers an assistant": lambda call: AssistantDestination("Sales bot"),
+            "runs past its deadline": sleeps,
+        }
+        for what, handler in failing.items():
+            app, transfers = self.make_app(CALLTRANSFER_HANDLER_TIMEOUT=0.3)
+            transfers.on_request(handler)
+            try:
+                self.answer(app, self.transfer_request("Sales, please."))
+            except AssertionError as exc:
+                raise AssertionError(f"A handler that {what}: {exc}") from None
+
+    def test_failing_error_handler_gets_a_valid_answer(self) -> None:
+        app, transfers = self.make_app()
+
+        @transfers.on_request
+        def raises(call: TransferRequest) -> t.Any:
+            raise RuntimeError("the routing table is gone")
+
+        @transfers.on_error
+        def also_raises(call: TransferRequest, exc: Exception) -> t.Any:
+            raise RuntimeError("and so is the error handler")
+
+        _, heard, _ = self.answer(app, self.transfer_request("Sales, please."))
+        assert heard.named("transfer-failed"), "A failing handler must send transfer-failed."
+
+    def test_failing_receivers_change_nothing(self) -> None:
+        request = self.transfer_request("Sales, please.")
+        answers = []
+        for receivers_fail in (False, True):
+            # A fresh app each time: the same request again would be a replay to the first.
+            app, transfers = self.make_app()
+            transfers.on_request(lambda call: self.number)
+            with contextlib.ExitStack() as stack:
+                if receivers_fail:
+                    for signal in ALL_SIGNALS:
+                        stack.enter_context(signal.connected_to(_broken_receiver, sender=app))
+                response = self.post(app, request)
+            answers.append((response.status_code, response.get_data()))
+        assert answers[1] == answers[0], "Receivers that raise changed the answer."
+
+    def test_bad_bodies_get_a_client_error(self) -> None:
+        app, transfers = self.make_app(CALLTRANSFER_MAX_BODY_BYTES=100_000)
+        called: list[TransferRequest] = []
+        transfers.on_request(lambda call: called.append(call))
+        _, headers = self.transfer_request("Sales, please.")
+        bodies = self.bad_bodies()
+        for what, body in bodies.items():
+            response = self.post(app, (body, headers))
+            assert 400 <= response.status_code < 500, f"{what}: HTTP {response.status_code}, expected a 4xx."
+            assert response.status_code != 401, f"{what}: a signed request was refused as unverified."
+        assert called == [], "A bad body reached a handler."
+
+    def test_verification_comes_before_parsing(self) -> None:
+        app, transfers = self.make_app()
+        called: list[TransferRequest] = []
+        transfers.on_request(lambda call: called.append(call))
+        body, headers = self.transfer_request("Sales, please.")
+        other, _ = self.other_event()
+        url = f"http://localhost{self.path}"
+        cases = {
+            "an unsigned request": (body, dict(headers)),
+            "an unsigned malformed body": (b"{not json&=", dict(headers)),
+        }
+        forged = self.sign(other, dict(headers), url)
+        if forged != self.sign(body, dict(headers), url):
+            # Only a signature over the body can be one of another body.
+            cases["a signature of another body"] = (body, forged)
+        for what, (data, sent) in cases.items():
+            with record_signals(app) as heard:
+                response = app.test_client().post(self.path, data=data, headers=sent)
+            assert response.status_code == 401, f"{what}: HTTP {response.status_code}, expected 401."
+            assert heard.names() == ["request-rejected"], f"{what}: heard {heard.names()}."
+        assert called == [], "An unverified request reached a handler."
+
+    def test_other_event_gets_the_no_op(self) -> None:
+        app, transfers = self.make_app()
+        called: list[TransferRequest] = []
+        transfers.on_request(lambda call: called.append(call))
+        with record_signals(app) as heard:
+            response = self.post(app, self.other_event())
+        self.assert_valid(response)
+        assert heard.named("event-received"), f"Heard {heard.names()}, expected event-received."
+        assert called == [], "Another event reached a transfer handler."
+
+    def test_logs_hold_no_number_or_secret(self) -> None:
+        def resolves(call: TransferRequest) -> t.Any:
+            return self.number
+
+        def raises(call: TransferRequest) -> t.Any:
+            raise RuntimeError(f"No desk for {call.caller} (calling {call.called})")
+
+        request = self.transfer_request("Sales, please.")
+        with _all_logs() as lines:
+            for handler, signed in ((resolves, True), (raises, True), (resolves, False)):
+                app, transfers = self.make_app()
+                transfers.on_request(handler)
+                self.post(app, request, signed=signed)
+        secrets = self.secrets
+        if secrets is None:
+            secrets = tuple(
+                value
+                for key, value in self.config.items()
+                if isinstance(value, str) and any(word in key for word in ("SECRET", "TOKEN", "KEY"))
+            )
+        assert lines, "Nothing was logged: the check would prove nothing."
+        for line in lines:
+            # Digits joined across the separators people write numbers with.
+            joined = _SEPARATORS.sub("", line)
+            for number in (self.caller, self.number):
+                assert _digits(number)[-9:] not in joined, f"{number} is in the log unmasked: {line}"
+            for secret in secrets:
+                assert secret not in line, f"A configured secret is in the log: {line[:40]}..."
+
+
+def _broken_receiver(sender: t.Any, **kwargs: t.Any) -> None:
+    raise RuntimeError("the analytics database is down")
+
+
+_SEPARATORS = re.compile(r"(?<=\d)[ \-()/]+(?=\d)")
+
+
+__all__ = [
+    "OUTCOME_SIGNALS",
+    "PlatformContract",
+    "SignalRecorder",
+    "WebhookRequest",
+    "dumps",
+    "hmac_signature",
+    "record_signals",
+    "reply_problems",
+    "signed_headers",
+    "sipgate_event",
+    "sipgate_headers",
+    "vapi_bearer_headers",
+    "vapi_event",
+    "vapi_hmac_headers",
+    "vapi_messages",
+    "vapi_secret_headers",
+    "vapi_tool_calls",
+    "vapi_transfer_request",
+    "voicedock_event",
+    "voicedock_headers",
+    "voicedock_tool_calls",
+]

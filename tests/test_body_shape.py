@@ -13,7 +13,7 @@ import pytest
 from flask_calltransfer import CallTransfer
 from flask_calltransfer import ConfigurationError
 from flask_calltransfer import testing
-from flask_calltransfer.views import _values_at_most
+from flask_calltransfer.bodies import _values_at_most
 from tests.conftest import MakeApp
 from tests.conftest import Vapi
 from tests.servers import gunicorn
@@ -97,7 +97,7 @@ def test_an_unterminated_string_is_scanned_once(hostile: bytes) -> None:
     """Unterminated strings used to make the scan quadratic (600 KB took minutes, holding the
     GIL): each later quote started a new scan to the end. Now the open string is one match that
     runs to the end of the body, so no quote after it starts another."""
-    from flask_calltransfer.views import _STRING
+    from flask_calltransfer.bodies import _STRING
 
     matches = list(_STRING.finditer(hostile))
     assert matches and matches[-1].end() == len(hostile)

@@ -16,6 +16,7 @@ import typing as t
 from flask import Response
 
 from .. import messages
+from ..bodies import decode_json
 from ..exceptions import DeliveryFailed
 from ..exceptions import RequestVerificationFailed
 from ..exceptions import TransferRefused
@@ -268,9 +269,21 @@ class Platform(abc.ABC):
             return
         self.verifier.verify(inbound)
 
+    def decode(self, body: bytes, inbound: Inbound, max_values: int | None) -> dict[str, t.Any]:
+        """Decode the verified raw body into the object :meth:`parse` reads.
+
+        The default decodes a JSON object. A platform that posts HTML forms returns
+        :func:`~flask_calltransfer.bodies.decode_form`'s fields. Either way at most ``max_values``
+        values (``CALLTRANSFER_MAX_JSON_VALUES``) are built, and a body that does not decode raises
+        :class:`~flask_calltransfer.InvalidPayload`, answered ``400``.
+
+        .. versionadded:: 0.1
+        """
+        return decode_json(body, max_values)
+
     @abc.abstractmethod
     def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
-        """Turn a decoded JSON object into a transfer request or another event."""
+        """Turn the decoded body (:meth:`decode`) into a transfer request or another event."""
 
     @abc.abstractmethod
     def render(self, call: TransferRequest, outcome: Outcome) -> Response:

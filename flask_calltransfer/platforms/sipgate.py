@@ -210,7 +210,9 @@ class SipgatePlatform(Platform):
 
     def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
         event = payload.get("type")
-        schema = _KNOWN if event in KNOWN_EVENTS else _UNKNOWN
+        # A type that is not a string (a list, an object) is not hashable: the unknown schema
+        # names it as the bad field.
+        schema = _KNOWN if isinstance(event, str) and event in KNOWN_EVENTS else _UNKNOWN
         try:
             data = schema.load(payload)
         except ValidationError as exc:
