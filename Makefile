@@ -13,10 +13,13 @@ TEST_PACKAGES := redis-server:redis-server chromium:chromium curl:curl openssl:o
 RUN_PACKAGES :=
 BENCH_PACKAGES := wrk:wrk
 
-$(BIN)/.installed: pyproject.toml
+# The platform adapters that are distributions of their own, found through their entry points.
+PLUGINS := platforms/twilio platforms/jambonz
+
+$(BIN)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,gunicorn]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,gunicorn]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 # Without CALLTRANSFER_* credentials in the environment the example uses local development ones.
@@ -39,7 +42,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy --strict flask_calltransfer
+	$(BIN)/mypy --strict flask_calltransfer $(foreach p,$(PLUGINS),$(p)/flask_calltransfer_$(notdir $(p)))
 
 pytest: system-packages-test $(BIN)/.installed
 	$(BIN)/pytest

@@ -15,6 +15,15 @@ pass, for testing apps that use Flask-CallTransfer, and adapters written for it.
     response = app.test_client().post("/calltransfer/vapi", data=body,
                                       headers=testing.vapi_secret_headers("s3cret"))
     assert response.json["destination"]["number"] == "+31612345678"
+
+:func:`record_signals` hears what the app broadcast meanwhile:
+
+.. code-block:: python
+
+    with testing.record_signals(app) as heard:
+        app.test_client().post("/calltransfer/vapi", data=body,
+                               headers=testing.vapi_secret_headers("s3cret"))
+    assert heard.one("transfer-resolved")["destination"].number == "+31612345678"
 """
 
 from __future__ import annotations

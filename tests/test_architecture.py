@@ -252,7 +252,7 @@ def test_a_broken_entry_point_is_left_out_with_a_reason(
     _entry_points(plugin, line)
     with caplog.at_level(logging.ERROR, logger="flask_calltransfer"):
         found = installed_platforms()
-    assert set(found) == set(BUILTIN_PLATFORMS)
+    assert "echo" not in found and set(BUILTIN_PLATFORMS) <= set(found)
     assert found["vapi"] is BUILTIN_PLATFORMS["vapi"]
     assert any(says in record.getMessage() for record in caplog.records)
 

@@ -42,8 +42,8 @@ transfers = CallTransfer(app)
 # Pages that build on another page's files: testing.rst tests the quickstart's ``support`` app.
 BUILDS_ON = {"testing": "quickstart"}
 # Languages that are shown, not run: shell sessions (the platform pages' curl examples are
-# replayed by tests/test_docs_curl.py), payloads, configuration files and plain output.
-SHOWN = {"console", "json", "text", "ini", "http", "toml", "shell", "sh", "bash"}
+# replayed by tests/test_docs_curl.py), payloads (JSON, TwiML), configuration files and plain output.
+SHOWN = {"console", "json", "text", "ini", "http", "toml", "shell", "sh", "bash", "xml"}
 
 
 # Every way a page or docstring can hold Python: a code block under any of its names, or a file

@@ -14,6 +14,7 @@ from flask_calltransfer import NumberDestination
 from flask_calltransfer import SipDestination
 from flask_calltransfer import TransferRequest
 from flask_calltransfer import testing
+from flask_calltransfer.platforms import installed_platforms
 from tests.conftest import SECRET
 from tests.conftest import MakeApp
 from tests.conftest import Vapi
@@ -137,8 +138,11 @@ def test_listed_platform_without_credentials_is_refused() -> None:
 
 
 def test_unknown_platform_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="'twilio'.*Known platforms: sipgate, vapi, voicedock"):
-        build(CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_PLATFORMS=["vapi", "twilio"])
+    # Every installed platform is known: the built-in ones and the adapters' distributions.
+    known = ", ".join(sorted(installed_platforms()))
+    assert "twilio" in known and "jambonz" in known
+    with pytest.raises(ConfigurationError, match=f"'skype'.*Known platforms: {known}"):
+        build(CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_PLATFORMS=["vapi", "skype"])
 
 
 def test_no_platform_at_all_is_refused_and_the_message_says_how_to_switch_off() -> None:
@@ -167,7 +171,8 @@ def test_platforms_as_a_string_is_refused() -> None:
 def test_verification_off_enables_all_and_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="flask_calltransfer"):
         app = build(CALLTRANSFER_VERIFY_REQUESTS=False)
-    assert list(app.extensions["calltransfer"].platforms) == ["vapi", "sipgate", "voicedock"]
+    assert list(app.extensions["calltransfer"].platforms) == list(installed_platforms())
+    assert list(installed_platforms())[:3] == ["vapi", "sipgate", "voicedock"]
     warnings = [r for r in caplog.records if "NOT verified" in r.getMessage()]
     assert len(warnings) == 1
     response = app.test_client().post(
