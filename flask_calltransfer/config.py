@@ -30,6 +30,7 @@ STORE_TIMEOUT = "CALLTRANSFER_STORE_TIMEOUT"
 STORE_COOLDOWN = "CALLTRANSFER_STORE_COOLDOWN"
 HANDLER_TIMEOUT = "CALLTRANSFER_HANDLER_TIMEOUT"
 LOG_TRANSFERS = "CALLTRANSFER_LOG_TRANSFERS"
+DECISION_LOG = "CALLTRANSFER_DECISION_LOG"
 LOG_CALLERS = "CALLTRANSFER_LOG_CALLERS"
 LOG_RETENTION = "CALLTRANSFER_LOG_RETENTION"
 LOG_HASH_KEY = "CALLTRANSFER_LOG_HASH_KEY"
@@ -92,6 +93,9 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     # None: each platform's own default, safely inside that platform's webhook timeout.
     HANDLER_TIMEOUT: None,
     LOG_TRANSFERS: False,
+    # "logger": an INFO line per decision; "environ": the line goes to the request's WSGI environ,
+    # for an access log that prints it (the shipped gunicorn config's).
+    DECISION_LOG: "logger",
     LOG_CALLERS: "mask",
     LOG_RETENTION: 30 * 24 * 3600,
     # None: the app's SECRET_KEY.
@@ -198,6 +202,13 @@ def get_secrets(config: t.Mapping[str, t.Any], key: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+#: Where each request's decision is written: see ``CALLTRANSFER_DECISION_LOG``.
+DECISION_LOGS: t.Final = ("logger", "environ")
+
+#: The WSGI environ key the decision goes to with ``CALLTRANSFER_DECISION_LOG = "environ"``.
+DECISION_ENVIRON: t.Final = "flask_calltransfer.decision"
+
+
 def get_choice(config: t.Mapping[str, t.Any], key: str, choices: t.Collection[str]) -> str:
     value = config.get(key)
     if value not in choices:
@@ -228,6 +239,7 @@ class Settings:
     replay_window: float | None = 300.0
     store_cooldown: float = 1.0
     max_json_values: int | None = 200_000
+    decision_log: str = "logger"
 
 
 def load(config: t.Mapping[str, t.Any]) -> Settings:
@@ -262,6 +274,7 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         body_timeout=t.cast(float, get_number(config, BODY_TIMEOUT)),
         replay_window=get_number(config, REPLAY_WINDOW, optional=True),
         max_json_values=_get_values(config, MAX_JSON_VALUES),
+        decision_log=get_choice(config, DECISION_LOG, DECISION_LOGS),
     )
 
 

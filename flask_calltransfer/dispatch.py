@@ -15,9 +15,13 @@ import time
 import typing as t
 
 from flask import Response
+from flask import has_request_context
+from flask import request
 
 from . import messages
+from . import phone
 from . import signals
+from .config import DECISION_ENVIRON
 from .deadlines import HandlerTimeout
 from .deadlines import RequestDeadline
 from .deadlines import call_with_deadline
@@ -102,6 +106,17 @@ class Dispatch:
             signals.transfer_failed.send(self.app, call=self.call, exception=exc, stage="internal")
             return self._refuse(self.state.settings.refusal_message)
 
+    def _decided(self, line: str, *args: object) -> None:
+        """Write what this request decided: an INFO line, or with ``CALLTRANSFER_DECISION_LOG =
+        "environ"`` the same sentence, numbers masked, in the WSGI environ, where an access log
+        line can end with it (one line per request instead of two)."""
+        if self.state.settings.decision_log == "environ" and has_request_context():
+            # Not through the logger and its filter: mask here what a number could hide in (the
+            # platform's call id).
+            request.environ[DECISION_ENVIRON] = phone.mask_text(line % args)
+            return
+        logger.info(line, *args)
+
     def _answer_replays(self, body: bytes, window: float) -> Response:
         # A captured request sent again gets the first answer: routing it again would move pools,
         # log transfers and signal twice. A platform's own retry gets the same answer, as it should.
@@ -110,7 +125,7 @@ class Dispatch:
         key = hashlib.sha256(body).hexdigest()
         first = replays.claim(key, wait=self.timeout)
         if isinstance(first, str):
-            logger.info(messages.replay_answered(platform.name, repr(self.call)))
+            self._decided("%s", messages.replay_answered(platform.name, repr(self.call)))
             return Response(first, mimetype="application/json")
         response = self._route()
         if response.status_code == 200 and response.mimetype == "application/json":
@@ -157,7 +172,7 @@ class Dispatch:
         if answer is None:
             response = platform.no_answer(call)
             if response is not None:
-                logger.info("Transfer %s on %s deferred: no handler answered.", call.call_id, call.platform)
+                self._decided("Transfer %s on %s deferred: no handler answered.", call.call_id, call.platform)
                 signals.transfer_deferred.send(app, call=call)
                 return response
             return self._fallback()
@@ -223,9 +238,9 @@ class Dispatch:
             # Remembered so that the end of the call can be reported as this transfer's outcome.
             with bookkeeping("tracking a transfer's outcome"):
                 self.state.services.store.set(outcome_key(call.platform, call.call_id), "1", ttl=OUTCOME_TTL)
-        if logger.isEnabledFor(logging.INFO):
+        if self.state.settings.decision_log != "logger" or logger.isEnabledFor(logging.INFO):
             # Describing the destination masks its number: work a disabled log line need not do.
-            logger.info(
+            self._decided(
                 "Transfer %s on %s resolved to %s by %s in %.1f ms.",
                 call.call_id,
                 call.platform,
@@ -241,7 +256,7 @@ class Dispatch:
 
     def _refuse(self, reason: str) -> Response:
         call = self.call
-        logger.info("Transfer %s on %s refused.", call.call_id, call.platform)
+        self._decided("Transfer %s on %s refused.", call.call_id, call.platform)
         signals.transfer_refused.send(self.app, call=call, reason=reason)
         return self.platform.render(call, TransferRefused(reason))
 

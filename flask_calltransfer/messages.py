@@ -77,6 +77,13 @@ def attribute_too_long(what: str, limit: int, *, whose: str = "destination") -> 
     return f"The {whose}'s {what} is longer than {limit} characters. Shorten it."
 
 
+def attribute_control_characters(what: str, *, whose: str = "destination") -> str:
+    return (
+        f"The {whose}'s {what} holds control characters (line breaks, tabs, NUL). It travels in a"
+        " SIP header: write it on one line of printable characters."
+    )
+
+
 def extension_invalid(extension: object) -> str:
     return f"The extension {_show(extension)} is not valid: use a string of 1 to 10 digits, like '101'."
 
@@ -194,7 +201,10 @@ def sip_header_name_invalid(name: object) -> str:
 
 
 def sip_header_value_invalid(name: str) -> str:
-    return f"The value of SIP header {name!r} must be a string without line breaks."
+    return (
+        f"The value of SIP header {name!r} must be a string without line breaks or other control"
+        " characters (a tab is allowed)."
+    )
 
 
 def destination_type_invalid(value: object) -> str:

@@ -69,6 +69,10 @@ def _default_region() -> str | None:
     return None
 
 
+# Control characters, tab excepted: a SIP header's value cannot carry them (RFC 3261 §25.1).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _check_text(
     value: object,
     what: str,
@@ -76,6 +80,7 @@ def _check_text(
     limit: int | None,
     allow_empty: bool = False,
     whose: str = "destination",
+    one_line: bool = False,
 ) -> str | None:
     if value is None:
         return None
@@ -85,6 +90,8 @@ def _check_text(
         raise InvalidDestination(messages.attribute_empty(what, whose=whose))
     if limit is not None and len(value) > limit:
         raise InvalidDestination(messages.attribute_too_long(what, limit, whose=whose))
+    if one_line and _CONTROL.search(value):
+        raise InvalidDestination(messages.attribute_control_characters(what, whose=whose))
     return value
 
 
@@ -523,7 +530,7 @@ class NumberDestination(Destination):
         if caller_id is not None and len(caller_id) > 40:
             raise InvalidDestination(messages.attribute_too_long("caller_id", 40))
         _check_text(message, "message", limit=1000, allow_empty=True)
-        _check_text(caller_id_name, "caller_id_name", limit=64)
+        _check_text(caller_id_name, "caller_id_name", limit=64, one_line=True)
         _check_text(description, "description", limit=1000)
         if extension is not None and (not isinstance(extension, str) or not _EXTENSION.match(extension)):
             raise InvalidDestination(messages.extension_invalid(extension))
@@ -607,7 +614,7 @@ class SipDestination(Destination):
             for name, value in headers.items():
                 if not isinstance(name, str) or not _SIP_TOKEN.match(name):
                     raise InvalidDestination(messages.sip_header_name_invalid(name))
-                if not isinstance(value, str) or "\r" in value or "\n" in value:
+                if not isinstance(value, str) or _CONTROL.search(value):
                     raise InvalidDestination(messages.sip_header_value_invalid(name))
             # A read-only copy: the destination must not change after validation.
             headers = types.MappingProxyType(dict(headers))

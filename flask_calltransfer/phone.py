@@ -92,9 +92,11 @@ def to_e164_or_raw(number: str | None, region: str | None = None) -> str | None:
 # brackets ((020) 794 8450, (415) 555-0123), North American with dots or dashes (415.555.0123),
 # and bare digit runs; any Unicode space (no-break spaces too) may separate the groups.
 _IN_TEXT = re.compile(
-    r"(?<![\w\-*+.])(?:"
-    r"\+\d[\d\s().\-/]{5,}\d"
-    r"|\(\d{2,5}\)[\s.\-]*\d[\d\s.\-]{4,}\d"
+    # A "+" starts a number wherever it stands, after a word or dash too ("desk-+31612345678"), and
+    # so does its URL-encoded form; the other forms only where no word, id or number runs into them.
+    r"(?<![*+])(?:\++|%2[Bb])\d[\d\s().\-/]{5,}\d(?![\w\-*])"
+    r"|(?<![\w\-*+.])(?:"
+    r"\(\d{2,5}\)[\s.\-]*\d[\d\s.\-]{4,}\d"
     r"|0\d[\d\s.\-/]{6,}\d"
     r"|\d{3}[.\-\s]\d{3}[.\-\s]\d{4}"
     r"|\d{9,15}"

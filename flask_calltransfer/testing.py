@@ -143,9 +143,10 @@ class PlatformContract:
       ``on_error`` handler that raises; signal receivers that raise) still gets a valid answer,
       and every transfer request ends in exactly one of :data:`OUTCOME_SIGNALS`;
     - no request gets a 5xx: empty, malformed, binary, huge, deeply nested bodies and bodies of
-      the wrong shape are turned away with a 4xx;
-    - verification comes before parsing: an unsigned or wrongly signed request gets ``401``,
-      whatever its body, and reaches no handler and no signal but ``request-rejected``;
+      the wrong shape are turned away with a 4xx, and too many fields or values with ``413``;
+    - verification comes before parsing: an unsigned request, one signed for another body (or
+      changed after signing, unless :attr:`signs_body` is false) or with other credentials gets
+      ``401``, whatever its body, and reaches no handler and no signal but ``request-rejected``;
     - another event gets the platform's no-op answer and reaches no transfer handler;
     - no log line, at any level, holds the caller's full number or a configured secret.
 
@@ -163,6 +164,9 @@ class PlatformContract:
     #: The adapter class, to check it before its distribution is installed; ``None`` (the default)
     #: finds :attr:`platform` among the installed platforms, as an app would.
     adapter: t.ClassVar[type[Platform] | None] = None
+    #: Whether the platform's signature covers the body. ``False`` for a token sent in a header,
+    #: which any body passes with; the checks of another body's signature are then left out.
+    signs_body: t.ClassVar[bool] = True
     #: Config values the log check looks for, besides the caller's number (default: every
     #: string value in :attr:`config` whose key names a secret, token or key).
     secrets: t.ClassVar[tuple[str, ...] | None] = None
@@ -198,7 +202,6 @@ class PlatformContract:
             "a JSON array": b"[1, 2, 3]",
             "a JSON string": b'"hello"',
             "deep nesting": b"[" * 40_000 + b"]" * 40_000,
-            "too many fields": b"&".join(b"f%d=%d" % (n, n) for n in range(30_000)),
             "too large": b"a=" + b"x" * 200_000,
         }
 
@@ -335,6 +338,19 @@ class PlatformContract:
             assert response.status_code != 401, f"{what}: a signed request was refused as unverified."
         assert called == [], "A bad body reached a handler."
 
+    def test_too_many_values_are_refused_by_count(self) -> None:
+        # Well under the size limit: only counting what the body holds can refuse these.
+        app, transfers = self.make_app(CALLTRANSFER_MAX_BODY_BYTES=100_000, CALLTRANSFER_MAX_JSON_VALUES=1000)
+        called: list[TransferRequest] = []
+        transfers.on_request(lambda call: called.append(call))
+        _, headers = self.transfer_request("Sales, please.")
+        fields = b"&".join(b"f%d=" % n for n in range(5000))
+        values = b'{"v": [' + b",".join([b"0"] * 5000) + b"]}"
+        statuses = [self.post(app, (body, headers)).status_code for body in (fields, values)]
+        assert all(400 <= status < 500 and status != 401 for status in statuses), statuses
+        assert 413 in statuses, f"Neither 5,000 form fields nor 5,000 JSON values got 413: {statuses}."
+        assert called == []
+
     def test_verification_comes_before_parsing(self) -> None:
         app, transfers = self.make_app()
         called: list[TransferRequest] = []
@@ -346,16 +362,35 @@ class PlatformContract:
             "an unsigned request": (body, dict(headers)),
             "an unsigned malformed body": (b"{not json&=", dict(headers)),
         }
-        forged = self.sign(other, dict(headers), url)
-        if forged != self.sign(body, dict(headers), url):
-            # Only a signature over the body can be one of another body.
+        if self.signs_body:
+            forged = self.sign(other, dict(headers), url)
+            assert forged != self.sign(body, dict(headers), url), (
+                "sign() gives the same headers for two bodies: a signature that does not cover the"
+                " body proves nothing. Set signs_body = False for a platform that sends a token."
+            )
             cases["a signature of another body"] = (body, forged)
+            cases["a body changed after signing"] = (body + b" ", self.sign(body, dict(headers), url))
         for what, (data, sent) in cases.items():
             with record_signals(app) as heard:
                 response = app.test_client().post(self.path, data=data, headers=sent)
             assert response.status_code == 401, f"{what}: HTTP {response.status_code}, expected 401."
             assert heard.names() == ["request-rejected"], f"{what}: heard {heard.names()}."
         assert called == [], "An unverified request reached a handler."
+
+    def test_other_credentials_are_refused(self) -> None:
+        # The same request, signed for this config, to an app whose secrets are all different.
+        other = {
+            key: f"{value}-other"
+            for key, value in self.config.items()
+            if isinstance(value, str) and any(word in key for word in ("SECRET", "TOKEN", "KEY"))
+        }
+        assert other, "config names no SECRET, TOKEN or KEY: the check would prove nothing."
+        app, transfers = self.make_app(**other)
+        called: list[TransferRequest] = []
+        transfers.on_request(lambda call: called.append(call))
+        response = self.post(app, self.transfer_request("Sales, please."))
+        assert response.status_code == 401, f"HTTP {response.status_code} with other credentials."
+        assert called == []
 
     def test_other_event_gets_the_no_op(self) -> None:
         app, transfers = self.make_app()

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import typing as t
 
 import pytest
@@ -16,6 +17,7 @@ from werkzeug.datastructures import Headers
 
 from flask_calltransfer import InvalidPayload
 from flask_calltransfer import PlatformEvent
+from flask_calltransfer import RequestVerificationFailed
 from flask_calltransfer import TransferRefused
 from flask_calltransfer import TransferRequest
 from flask_calltransfer import testing
@@ -84,8 +86,12 @@ class PlainContract(testing.PlatformContract):
     def bad_bodies(self) -> dict[str, bytes]:
         return {**super().bad_bodies(), "no call": b'{"event": "ask"}', "a list": b'{"event": ["ask"]}'}
 
+    @staticmethod
+    def signature(body: bytes) -> str:
+        return hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
     def sign(self, body: bytes, headers: dict[str, str], url: str) -> dict[str, str]:
-        return {**headers, "Plain-Signature": hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+        return {**headers, "Plain-Signature": self.signature(body)}
 
     def answer_problems(self, status: int, headers: Headers, body: bytes) -> list[str]:
         if status != 200:
@@ -128,6 +134,25 @@ class NoOpIsWrong(PlainPlatform):
         return json_response({"dial": 42})
 
 
+class ChecksOnlyTheSignaturesShape(PlainPlatform):
+    """Any signature of the right form passes, of whatever body it was made for."""
+
+    def verify(self, inbound: t.Any) -> None:
+        if not re.fullmatch(r"[0-9a-f]{64}", inbound.headers.get("Plain-Signature", "")):
+            raise RequestVerificationFailed("No signature.")
+
+
+class DecodesUnbounded(PlainPlatform):
+    def decode(self, body: bytes, inbound: t.Any, max_values: int | None) -> dict[str, t.Any]:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise InvalidPayload("Not JSON.", {"_body": ["Not JSON."]}) from None
+        if not isinstance(payload, dict):
+            raise InvalidPayload("Not an object.", {"_body": ["Not an object."]})
+        return payload
+
+
 class CarriesEverything(PlainPlatform):
     def render(self, call: TransferRequest, outcome: t.Any) -> Response:
         # Renders a destination it cannot carry as an answer the platform cannot read.
@@ -145,6 +170,8 @@ class CarriesEverything(PlainPlatform):
         (RefusesBadly, "test_every_failure_gets_a_valid_answer"),
         (NoOpIsWrong, "test_other_event_gets_the_no_op"),
         (CarriesEverything, "test_every_failure_gets_a_valid_answer"),
+        (DecodesUnbounded, "test_too_many_values_are_refused_by_count"),
+        (ChecksOnlyTheSignaturesShape, "test_verification_comes_before_parsing"),
     ],
 )
 def test_a_flawed_adapter_fails_its_check(adapter: type[Platform], check: str) -> None:

@@ -73,7 +73,7 @@ def test_development_credentials_when_none_are_set(
     )
 
 
-def test_under_gunicorn_the_packages_lines_have_time_level_and_name(tmp_path: pathlib.Path) -> None:
+def test_under_gunicorn_the_access_line_ends_with_the_decision(tmp_path: pathlib.Path) -> None:
     import http.client
     import re
 
@@ -90,10 +90,37 @@ def test_under_gunicorn_the_packages_lines_have_time_level_and_name(tmp_path: pa
         )
         assert connection.getresponse().status == 200
         connection.close()
+    # The shipped config ends the webhook's access line with the decision, masked, instead of
+    # writing a line of its own.
+    (line,) = [line for line in access.read_text().splitlines() if "POST /calltransfer/vapi" in line]
+    decision = r"Transfer \S+ on vapi resolved to sales \(number \+3120\*\*\*\*450\) by "
+    assert re.search(r'" 200 \d+ .* ' + decision, line)
+    assert "31687654321" not in access.read_text() + stderr.read_text()
+    assert "resolved to" not in stderr.read_text()
+    assert "Booting worker" in stderr.read_text()
+
+
+def test_under_gunicorn_the_decision_line_can_be_had_back(tmp_path: pathlib.Path) -> None:
+    import http.client
+    import re
+
+    from tests.servers import gunicorn
+
+    stderr = tmp_path / "stderr.log"
+    env = {
+        "CALLTRANSFER_VAPI_SECRET": "log-secret",
+        "CALLTRANSFER_STORE_URL": "memory://",
+        "CALLTRANSFER_DECISION_LOG": "logger",
+    }
+    with gunicorn("example_app:create_app()", env=env, workers=1, log_path=stderr) as address:
+        connection = http.client.HTTPConnection(*address, timeout=10)
+        body = testing.dumps(testing.vapi_transfer_request(text="sales please", caller="+31687654321"))
+        connection.request(
+            "POST", "/calltransfer/vapi", body=body, headers=testing.vapi_secret_headers("log-secret")
+        )
+        assert connection.getresponse().status == 200
+        connection.close()
     line = next(line for line in stderr.read_text().splitlines() if "resolved to" in line)
     assert re.match(
         r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] flask_calltransfer: Transfer ", line
     )
-    # gunicorn's own logs are untouched: its access log still goes to the file it was given.
-    assert "POST /calltransfer/vapi" in access.read_text()
-    assert "Booting worker" in stderr.read_text()

@@ -155,6 +155,10 @@ def test_sip_headers_are_validated_and_frozen() -> None:
         SipDestination("sip:a@b.example", headers={"X Account": "1"})
     with pytest.raises(InvalidDestination, match="without line breaks"):
         SipDestination("sip:a@b.example", headers={"X-Account": "1\r\nVia: evil"})
+    for control in ("\x00", "\x0b", "\x7f", "\n"):
+        with pytest.raises(InvalidDestination, match="control characters"):
+            SipDestination("sip:a@b.example", headers={"X-Account": f"1{control}2"})
+    assert SipDestination("sip:a@b.example", headers={"X-Note": "a\tb"}).headers == {"X-Note": "a\tb"}
     with pytest.raises(InvalidDestination, match="must be a dict"):
         SipDestination("sip:a@b.example", headers=[("X-A", "1")])  # type: ignore[arg-type]
 
@@ -196,3 +200,11 @@ def test_transfer_request_is_frozen_and_defaults_are_empty() -> None:
         del call.platform
     assert "+31612345678" not in repr(call)
     assert "+3161****678" in repr(call)
+
+
+def test_a_caller_id_name_is_one_line_of_printable_characters() -> None:
+    # It travels in a SIP From header: a line break there would start a header of the caller's.
+    for name in ("Sales\r\nX-Injected: 1", "Sales\x00", "Sales\x0b"):
+        with pytest.raises(InvalidDestination, match="control characters"):
+            NumberDestination("+31612345678", caller_id_name=name)
+    assert NumberDestination("+31612345678", caller_id_name="Sales \u00e9").caller_id_name == "Sales \u00e9"

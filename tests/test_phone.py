@@ -45,3 +45,22 @@ def test_to_e164_or_raw() -> None:
 )
 def test_looks_like_number(text: str, expected: bool) -> None:
     assert phone.looks_like_number(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "There is no destination named 'desk-+31612345678'.",
+            "There is no destination named 'desk-+3161****678'.",
+        ),
+        ("to=%2B31612345678&x=1", "to=%2B31****678&x=1"),
+        ("name+31612345678", "name+3161****678"),
+        ("++31612345678", "++316****678"),
+        # Ids are left alone, masked numbers too.
+        ("call 0d8f3c1e-5b1a-4c3e-9f7a-123456789012", "call 0d8f3c1e-5b1a-4c3e-9f7a-123456789012"),
+        ("+3161****678", "+3161****678"),
+    ],
+)
+def test_numbers_in_text_are_masked_wherever_a_plus_starts_them(text: str, masked: str) -> None:
+    assert phone.mask_text(text) == masked

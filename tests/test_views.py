@@ -156,3 +156,67 @@ def test_root_prefix(make_app: MakeApp) -> None:
     transfers.on_request(lambda call: "+31612345678")
     body = testing.dumps(testing.vapi_transfer_request())
     assert app.test_client().post("/vapi", data=body, headers={"X-Vapi-Secret": SECRET}).status_code == 200
+
+
+def test_a_lone_surrogate_in_the_callers_text_still_gets_valid_json(
+    make_app: MakeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    # JSON may escape half a surrogate pair; UTF-8 cannot encode it. Repeated back in a refusal, it
+    # must not turn the answer into an internal error.
+    app, transfers = make_app(CALLTRANSFER_SIPGATE_TOKEN=SECRET)
+
+    @transfers.on_request
+    def echo(call: TransferRequest) -> None:
+        from flask_calltransfer import refuse
+
+        refuse(f"You said {call.text}")
+
+    body = testing.dumps(testing.sipgate_event("user_speak", text="x")).replace(b'"x"', b'"\\ud83d"')
+    with caplog.at_level("ERROR", logger="flask_calltransfer"):
+        response = app.test_client().post(
+            "/calltransfer/sipgate", data=body, headers=testing.sipgate_headers(SECRET)
+        )
+    assert response.status_code == 200
+    assert response.get_data().endswith(b'"text":"You said \\ud83d"}')
+    assert not caplog.records
+
+
+def test_the_decision_can_go_to_the_wsgi_environ_instead_of_a_log_line(
+    make_app: MakeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flask import request
+
+    from flask_calltransfer import ConfigurationError
+
+    app, transfers = make_app(CALLTRANSFER_DECISION_LOG="environ", CALLTRANSFER_SIPGATE_TOKEN=SECRET)
+    seen: list[str] = []
+    app.after_request(
+        lambda response: seen.append(request.environ.get("flask_calltransfer.decision", "-")) or response
+    )
+    transfers.on_request(
+        lambda call: (
+            None if "later" in call.text else "+31 20 794 8450" if "sales" in call.text else call.caller
+        )
+    )
+    client = app.test_client()
+    with caplog.at_level("INFO", logger="flask_calltransfer"):
+        body = testing.dumps(
+            testing.vapi_transfer_request(text="sales", caller="+31687654321", call_id="c-1")
+        )
+        client.post("/calltransfer/vapi", data=body, headers=testing.vapi_secret_headers(SECRET))
+        # The platform's call id is the caller's number here: it is masked too.
+        body = testing.dumps(
+            testing.vapi_transfer_request(text="me", caller="+31687654321", call_id="+31687654321")
+        )
+        client.post("/calltransfer/vapi", data=body, headers=testing.vapi_secret_headers(SECRET))
+        body = testing.dumps(testing.sipgate_event("user_speak", text="later", session_id="s-1"))
+        client.post("/calltransfer/sipgate", data=body, headers=testing.sipgate_headers(SECRET))
+        client.post("/calltransfer/vapi", data=b"{}", headers=testing.vapi_secret_headers(SECRET))
+    assert seen[0].startswith("Transfer c-1 on vapi resolved to number +3120****450 by test_the_decision")
+    assert seen[1].startswith("Transfer +3168****321 on vapi resolved to number +3168****321 by ")
+    assert seen[2] == "Transfer s-1 on sipgate deferred: no handler answered."
+    assert seen[3] == "-"
+    assert "31687654321" not in "".join(seen)
+    assert not [record for record in caplog.records if record.levelname == "INFO"]
+    with pytest.raises(ConfigurationError, match="CALLTRANSFER_DECISION_LOG"):
+        make_app(CALLTRANSFER_DECISION_LOG="stdout")

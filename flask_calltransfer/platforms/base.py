@@ -158,7 +158,12 @@ def compact_json(body: t.Any) -> str:
 
 def json_response(body: t.Any, status: int = 200) -> Response:
     """A JSON response with the compact encoding platforms expect."""
-    return Response(_ENCODE(body), status, content_type="application/json")
+    try:
+        data = _ENCODE(body).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (from a caller's text, say) has no UTF-8 form; escaped, it is valid JSON.
+        data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    return Response(data, status, content_type="application/json")
 
 
 _FAILED_CALL = TransferRequest(platform="-", event="-")

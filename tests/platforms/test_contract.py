@@ -28,6 +28,7 @@ class _BuiltIn(testing.PlatformContract):
 class TestVapiContract(_BuiltIn):
     platform = "vapi"
     config: t.ClassVar[dict[str, t.Any]] = {"CALLTRANSFER_VAPI_SECRET": SECRET}
+    signs_body = False
 
     def bad_bodies(self) -> dict[str, bytes]:
         return {
@@ -53,6 +54,7 @@ class TestVapiHmacContract(TestVapiContract):
     """Vapi with an HMAC credential: the signature covers the body, so one of another body fails."""
 
     config: t.ClassVar[dict[str, t.Any]] = {"CALLTRANSFER_VAPI_HMAC_SECRET": SECRET}
+    signs_body = True
 
 
 class TestVapiToolCallContract(TestVapiContract):
@@ -76,6 +78,7 @@ class TestVapiToolCallContract(TestVapiContract):
 class TestSipgateContract(_BuiltIn):
     platform = "sipgate"
     config: t.ClassVar[dict[str, t.Any]] = {"CALLTRANSFER_SIPGATE_TOKEN": SECRET}
+    signs_body = False
 
     def transfer_request(self, text: str) -> testing.WebhookRequest:
         body = testing.dumps(testing.sipgate_event("user_speak", text=text, caller=self.caller))

@@ -258,6 +258,8 @@ class JambonzPlatform(Platform):
         max_age = t.cast(float, _config_seconds(config, MAX_AGE, optional=False))
         caller_id = _config_text(config, CALLER_ID)
         caller_name = _config_text(config, CALLER_NAME)
+        if caller_name is not None and ('"' in caller_name or "\\" in caller_name):
+            raise ConfigurationError(msg.caller_name_quoted(CALLER_NAME), key=CALLER_NAME)
         dial_timeout = _config_seconds(config, DIAL_TIMEOUT, optional=True)
         verify = services.settings.verify
         if verify and not secrets:
@@ -387,6 +389,13 @@ class JambonzPlatform(Platform):
             raise self.unsupported(destination.kind, kind=True)
         if destination.caller_id is not None and _is_template(destination.caller_id):
             raise self.unsupported("caller_id template")
+        name = getattr(destination, "caller_id_name", None)
+        if name is not None and ('"' in name or "\\" in name):
+            # The feature server puts callerName inside the From header's quoted display name
+            # unescaped: a quote would end it there and let the rest of the name into the header.
+            raise UnsupportedDestination(
+                msg.caller_name_quoted("caller_id_name"), platform=self.name, attribute="caller_id_name"
+            )
         if self._plan_verb(destination) == "refer":
             # A REFER hands the caller's own leg over: the caller ID is the caller's, not ours to set.
             if destination.caller_id is not None:

@@ -35,6 +35,13 @@ def text_invalid(key: str, value: object) -> str:
     )
 
 
+def caller_name_quoted(what: str) -> str:
+    return (
+        "jambonz writes callerName into the SIP From header's quoted display name as it is, so it"
+        f' cannot hold a double quote (") or a backslash. Leave them out of {what}.'
+    )
+
+
 def signature_missing(header: str) -> str:
     return (
         f"The {header} header is missing. jambonz signs every HTTP webhook with it; a request without"

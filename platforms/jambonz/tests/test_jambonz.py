@@ -302,6 +302,15 @@ UNSUPPORTED: dict[str, tuple[t.Callable[[], Destination], str]] = {
         ),
         "caller_id",
     ),
+    # The feature server quotes callerName into the From header without escaping it.
+    "a caller ID name with a quote": (
+        lambda: NumberDestination(NUMBER, caller_id_name='B" <sip:e@x>'),
+        "caller_id_name",
+    ),
+    "a caller ID name with a backslash": (
+        lambda: NumberDestination(NUMBER, caller_id_name="Sales \\ Support"),
+        "caller_id_name",
+    ),
     "a caller ID name on a REFER": (
         lambda: NumberDestination(
             NUMBER, caller_id_name="Acme", transfer_plan=TransferPlan(sip_verb="refer")
@@ -678,6 +687,7 @@ def test_a_replayed_hook_gets_the_first_answer_without_routing() -> None:
         ({"CALLTRANSFER_JAMBONZ_CALLER_ID": ""}, "CALLTRANSFER_JAMBONZ_CALLER_ID"),
         ({"CALLTRANSFER_JAMBONZ_CALLER_ID": 31201234567}, "CALLTRANSFER_JAMBONZ_CALLER_ID"),
         ({"CALLTRANSFER_JAMBONZ_CALLER_NAME": "Acme\r\nX-Evil: 1"}, "CALLTRANSFER_JAMBONZ_CALLER_NAME"),
+        ({"CALLTRANSFER_JAMBONZ_CALLER_NAME": 'Acme" <sip:evil@x>'}, "CALLTRANSFER_JAMBONZ_CALLER_NAME"),
     ],
 )
 def test_bad_configuration_names_the_key(config: dict[str, t.Any], key: str) -> None:

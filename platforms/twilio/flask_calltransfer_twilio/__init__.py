@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
+import re
 import typing as t
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -25,6 +25,7 @@ from flask_calltransfer import ConfigurationError
 from flask_calltransfer import Destination
 from flask_calltransfer import InvalidPayload
 from flask_calltransfer import NumberDestination
+from flask_calltransfer import PayloadTooLarge
 from flask_calltransfer import PlatformEvent
 from flask_calltransfer import RequestVerificationFailed
 from flask_calltransfer import SipDestination
@@ -32,6 +33,7 @@ from flask_calltransfer import TransferRefused
 from flask_calltransfer import TransferRequest
 from flask_calltransfer import UnsupportedDestination
 from flask_calltransfer.bodies import decode_form
+from flask_calltransfer.bodies import decode_json
 from flask_calltransfer.platforms import Platform
 from flask_calltransfer.platforms.base import Inbound
 from flask_calltransfer.platforms.base import Outcome
@@ -74,30 +76,41 @@ LIVE_CALL = frozenset({"queued", "initiated", "ringing", "in-progress"})
 _CONTENT_TYPE = "text/xml; charset=utf-8"
 
 
-def compute_signature(token: str, url: str, params: t.Mapping[str, str | list[str]]) -> str:
-    """``X-Twilio-Signature`` for a request to ``url`` with form fields ``params``: base64 of the
-    HMAC-SHA1, keyed with the auth token, of the URL followed by every field's name and value,
-    names sorted, a repeated field's distinct values sorted."""
+def _signed_data(url: str, params: t.Mapping[str, str | list[str]]) -> bytes:
+    # The URL, then every field's name and value: names sorted, a repeated field's distinct
+    # values sorted (as twilio-python's RequestValidator builds it).
     data = [url]
     for name in sorted(params):
         values = params[name]
         for value in sorted(set(values if isinstance(values, list) else [values])):
             data.append(name)
             data.append(value)
-    digest = hmac.new(token.encode(), "".join(data).encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return "".join(data).encode()
+
+
+def _sign(token: str, data: bytes) -> bytes:
+    return base64.b64encode(hmac.new(token.encode(), data, hashlib.sha1).digest())
+
+
+def compute_signature(token: str, url: str, params: t.Mapping[str, str | list[str]]) -> str:
+    """``X-Twilio-Signature`` for a request to ``url`` with form fields ``params``: base64 of the
+    HMAC-SHA1, keyed with the auth token, of the URL followed by every field's name and value,
+    names sorted, a repeated field's distinct values sorted."""
+    return _sign(token, _signed_data(url, params)).decode("ascii")
+
+
+_PORT = re.compile(r":\d*$")
 
 
 def _port_variants(url: str) -> tuple[str, ...]:
     # Twilio signs the URL as it was configured, with or without the default port; its own
     # validator accepts both, so a proxy that adds or drops ":443" does not break verification.
+    # The host keeps its case: Twilio signs it as written.
     parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
+    netloc = parts.netloc
+    host = _PORT.sub("", netloc) if not netloc.endswith("]") else netloc
     bare = parts._replace(netloc=host).geturl()
-    default = {"https": 443, "http": 80}.get(parts.scheme)
-    port = parts.port if parts.port is not None else default
+    port = parts.port if parts.port is not None else {"https": 443, "http": 80}.get(parts.scheme)
     with_port = parts._replace(netloc=f"{host}:{port}").geturl() if port is not None else bare
     return (bare, with_port) if bare != with_port else (bare,)
 
@@ -109,11 +122,16 @@ class TwilioSignature:
     :param tokens: the account's auth tokens (several while one is rotated out).
     :param public_url: the scheme, host, port and path prefix Twilio uses to reach the app, when
         a proxy or tunnel in between changes them; ``None`` takes them from the request.
+    :param max_values: at most this many form fields are decoded (``CALLTRANSFER_MAX_JSON_VALUES``):
+        verification runs before anything else, so it must not cost more than a request may.
     """
 
-    def __init__(self, tokens: t.Sequence[str], *, public_url: str | None) -> None:
+    def __init__(
+        self, tokens: t.Sequence[str], *, public_url: str | None, max_values: int | None = None
+    ) -> None:
         self._tokens = tuple(tokens)
         self.public_url = public_url.rstrip("/") if public_url else None
+        self.max_values = max_values
 
     def signed_url(self) -> str:
         """The URL Twilio requested and signed: the public base, this path, the raw query."""
@@ -135,22 +153,24 @@ class TwilioSignature:
         params: t.Mapping[str, str | list[str]]
         if "bodySHA256" in query:
             # A JSON body is signed through its hash in the URL; the fields are then none.
-            expected = hashlib.sha256(inbound.body).hexdigest()
-            if not hmac.compare_digest(expected, query["bodySHA256"][0]):
+            expected = hashlib.sha256(inbound.body).hexdigest().encode()
+            if not hmac.compare_digest(expected, query["bodySHA256"][0].encode("utf-8", "surrogateescape")):
                 raise RequestVerificationFailed("The body's SHA-256 is not the bodySHA256 Twilio signed.")
             params = {}
         else:
             try:
-                params = decode_form(inbound.body)
+                params = decode_form(inbound.body, self.max_values)
             except InvalidPayload:
                 # Not form data at all: signed as a request without fields, it is then turned
                 # away as the bad body it is, with 400; unsigned, with 401 like any other.
                 params = {}
+        given = signature.encode("utf-8", "surrogateescape")
         matched = False
-        for token in self._tokens:
-            for variant in _port_variants(url):
+        for variant in _port_variants(url):
+            data = _signed_data(variant, params)
+            for token in self._tokens:
                 # Every comparison runs: how long it takes says nothing of which one matched.
-                matched |= hmac.compare_digest(compute_signature(token, variant, params), signature)
+                matched |= hmac.compare_digest(_sign(token, data), given)
         if not matched:
             raise RequestVerificationFailed(
                 f"The {SIGNATURE_HEADER} header does not match the URL and form fields with any"
@@ -159,22 +179,62 @@ class TwilioSignature:
             )
 
 
-def read_handoff(data: str) -> tuple[str, dict[str, t.Any]]:
+def read_handoff(data: str, max_values: int | None = None) -> tuple[str, dict[str, t.Any]]:
     """What a ConversationRelay session handed over in ``HandoffData``: its text, and its fields
     when it is a JSON object (as apps usually send it). The text is the first of ``text``,
     ``reason``, ``summary`` and ``reasonCode`` that is set, or the whole string when it is not
     JSON."""
     try:
-        decoded = json.loads(data)
-    except ValueError:
-        return data, {}
-    if not isinstance(decoded, dict):
+        # The core's decoder: bounded in depth and size, no NaN; anything but an object is text.
+        decoded = decode_json(data.encode("utf-8", "surrogatepass"), max_values)
+    except (InvalidPayload, PayloadTooLarge):
         return data, {}
     for key in ("text", "reason", "summary", "reasonCode"):
         value = decoded.get(key)
         if isinstance(value, str) and value:
             return value, decoded
     return "", decoded
+
+
+# What XML 1.0 cannot hold: control characters but tab and line breaks, lone surrogates, U+FFFE
+# and U+FFFF. ElementTree writes them as they are, and Twilio then cannot read the TwiML at all.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot carry (a caller's words repeated in a
+    refusal may hold any)."""
+    return _NOT_XML.sub("", text)
+
+
+# Twilio's ids: two letters for the kind, 32 hex digits.
+_SIDS = {"CallSid": "CA", "AccountSid": "AC", "DialCallSid": "CA", "ParentCallSid": "CA", "SessionId": "VX"}
+_SID = re.compile(r"[0-9a-fA-F]{32}")
+# The fields that say which request this is. The signature joins names and values without a
+# separator, so "CallbackSource=x&Called=y" and "CallbackSourcexCalled=y" sign alike: a captured
+# status callback could be re-cut into a field that hides what it is. No field of Twilio's
+# extends one of these names, and ids are checked for their form, so neither cut gets through.
+_ROUTING = ("CallbackSource", "DialCallStatus", "SessionStatus", "HandoffData", "CallStatus", "CallSid")
+
+
+def _check_form(payload: t.Mapping[str, t.Any]) -> None:
+    for name in payload:
+        for routing in _ROUTING:
+            if name != routing and name.startswith(routing):
+                raise InvalidPayload(
+                    f"{name} is not a field Twilio sends. Send Twilio's own webhook fields.",
+                    {name: ["Unknown field."]},
+                )
+    for name, kind in _SIDS.items():
+        value = payload.get(name)
+        if value is not None and not (
+            isinstance(value, str) and value[:2] == kind and _SID.fullmatch(value, 2) is not None
+        ):
+            raise InvalidPayload(
+                f"{name} is not a Twilio id ({kind} and 32 hexadecimal digits). Send Twilio's own"
+                " webhook fields.",
+                {name: ["Not a valid Twilio id."]},
+            )
 
 
 def _field(payload: t.Mapping[str, t.Any], name: str, *, required: bool = False) -> str | None:
@@ -295,7 +355,11 @@ class TwilioPlatform(Platform):
         for key in (VOICE, LANGUAGE):
             if config.get(key) is not None and not isinstance(config.get(key), str):
                 raise ConfigurationError(f"{key} must be a string, as <Say> takes it.", key=key)
-        verifier = TwilioSignature(tokens or (), public_url=public_url) if services.settings.verify else None
+        verifier = (
+            TwilioSignature(tokens or (), public_url=public_url, max_values=services.settings.max_json_values)
+            if services.settings.verify
+            else None
+        )
         return cls(
             services=services,
             verifier=verifier,
@@ -313,6 +377,7 @@ class TwilioPlatform(Platform):
 
     def parse(self, payload: dict[str, t.Any], inbound: Inbound) -> TransferRequest | PlatformEvent:
         call_sid = t.cast(str, _field(payload, "CallSid", required=True))
+        _check_form(payload)
         caller = _field(payload, "From")
         called = _field(payload, "To")
         if payload.get("DialCallStatus") is not None:
@@ -322,7 +387,7 @@ class TwilioPlatform(Platform):
         if session_status is not None:
             handoff = _field(payload, "HandoffData")
             if session_status == "ended" and handoff:
-                text, arguments = read_handoff(handoff)
+                text, arguments = read_handoff(handoff, self.settings.max_json_values)
                 return self._request("handoff", call_sid, caller, called, payload, text, arguments)
             if session_status == "failed":
                 return self._request("session-failed", call_sid, caller, called, payload, "", {})
@@ -444,7 +509,7 @@ class TwilioPlatform(Platform):
 
     def _dial_attributes(self, destination: NumberDestination | SipDestination) -> dict[str, str]:
         # The outcome comes back to this same webhook, signed for the same URL.
-        attributes = {"action": self._urls.signed_url(), "method": "POST"}
+        attributes = {"action": xml_text(self._urls.signed_url()), "method": "POST"}
         caller_id = destination.caller_id or self.caller_id
         if caller_id:
             attributes["callerId"] = caller_id
@@ -460,7 +525,7 @@ class TwilioPlatform(Platform):
         return self._twiml(root)
 
     def _say(self, root: ET.Element, text: str) -> None:
-        ET.SubElement(root, "Say", self.say_attributes).text = text
+        ET.SubElement(root, "Say", self.say_attributes).text = xml_text(text)
 
     @staticmethod
     def _twiml(root: ET.Element) -> Response:

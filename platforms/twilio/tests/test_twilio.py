@@ -3,6 +3,7 @@ RequestValidator, the events told apart, and the TwiML each destination becomes.
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 import pytest
@@ -375,3 +376,88 @@ def test_the_platform_comes_from_its_entry_point() -> None:
     assert installed_platforms()["twilio"] is TwilioPlatform
     app, _ = make_app()
     assert "/calltransfer/twilio" in {rule.rule for rule in app.url_map.iter_rules()}
+
+
+# What an attacker's review found -----------------------------------------------------------------
+
+
+def test_an_unsigned_form_of_a_million_fields_is_refused_before_it_is_decoded() -> None:
+    app, _ = make_app()
+    body = b"&".join(b"f%d=" % n for n in range(300_000))
+    with testing.record_signals(app) as heard:
+        response = app.test_client().post(
+            "/calltransfer/twilio", data=body, headers={**FORM, "X-Twilio-Signature": "forged"}
+        )
+    # Verification decodes the fields it signs, at most CALLTRANSFER_MAX_JSON_VALUES of them.
+    assert response.status_code == 413
+    assert heard.one("request-rejected")["status"] == 413
+
+
+@pytest.mark.parametrize("signature", ["é", "\u2603" * 28, "a" * 10_000])
+def test_a_signature_that_is_not_base64_ascii_is_refused(signature: str) -> None:
+    app, _ = make_app()
+    body = encode(handoff())
+    headers = {**FORM, "X-Twilio-Signature": signature.encode().decode("latin-1")}
+    with testing.record_signals(app) as heard:
+        response = app.test_client().post("/calltransfer/twilio", data=body, headers=headers)
+    assert response.status_code == 401 and heard.one("request-rejected")["status"] == 401
+
+
+def test_a_status_callback_recut_under_the_same_signature_is_not_a_transfer_request() -> None:
+    # Names and values are signed without separators: merging CallbackSource, its value and the
+    # next field's name into one name leaves the signature valid.
+    status = fields(CallStatus="in-progress", CallbackSource="call-progress-events", Called="+31850835037")
+    recut = {k: v for k, v in status.items() if k not in ("CallbackSource", "Called")}
+    recut["CallbackSourcecall-progress-eventsCalled"] = "+31850835037"
+    original = signed(encode(status))["X-Twilio-Signature"]
+    assert signed(encode(recut))["X-Twilio-Signature"] == original
+    app, transfers = make_app()
+    called: list[TransferRequest] = []
+    transfers.on_request(lambda call: called.append(call))
+    body = encode(recut)
+    response = app.test_client().post(
+        "/calltransfer/twilio", data=body, headers={**FORM, "X-Twilio-Signature": original}
+    )
+    assert response.status_code == 400 and called == []
+    # A DialCallStatus hidden in the DialCallSid before it breaks that id's form.
+    hidden = fields(CallStatus="in-progress", DialCallSid="CA" + "9" * 32 + "DialCallStatusbusy")
+    assert post(app, hidden).status_code == 400 and called == []
+
+
+@pytest.mark.parametrize("text", ["hi \x0b there \x00 x", "a lone \ud83d half", "\ufffe\uffff"])
+def test_a_callers_words_repeated_in_a_refusal_stay_valid_xml(text: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    app, transfers = make_app()
+
+    @transfers.on_request
+    def echo(call: TransferRequest) -> None:
+        refuse(f"You said: {call.text}")
+
+    params = handoff(HandoffData=json.dumps({"text": text}))
+    response = post(app, params)
+    root = ET.fromstring(response.get_data())
+    assert root.find("Say") is not None and root.find("Say").text.startswith("You said:")  # type: ignore[union-attr]
+
+
+def test_handoff_data_nested_too_deep_is_text_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    app, transfers = make_app()
+    seen: list[TransferRequest] = []
+    transfers.on_request(lambda call: seen.append(call))
+    for data in ("[" * 100_000, '{"a":' * 50_000, '{"reason": NaN}'):
+        seen.clear()
+        post(app, handoff(HandoffData=data))
+        assert [(call.event, call.text, call.arguments) for call in seen] == [("handoff", data, {})]
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_the_public_urls_host_keeps_its_case_as_twilio_signs_it() -> None:
+    public = "https://Calls.Example.com"
+    url = public + "/calltransfer/twilio"
+    app, transfers = make_app(CALLTRANSFER_TWILIO_PUBLIC_URL=public)
+    transfers.on_request(lambda call: "+31207948450")
+    params = handoff()
+    body = encode(params)
+    headers = signed(body, url)
+    assert RequestValidator(TOKEN).validate(url, params, headers["X-Twilio-Signature"])
+    assert app.test_client().post("/calltransfer/twilio", data=body, headers=headers).status_code == 200
