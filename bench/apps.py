@@ -67,6 +67,9 @@ def extension_app() -> Flask:
     )
     if store_url:
         app.config["CALLTRANSFER_STORE_URL"] = store_url
+    # Settings the deployment gives through the environment, as the example app reads them (the
+    # shipped gunicorn config sets CALLTRANSFER_DECISION_LOG).
+    app.config.update({key: value for key, value in os.environ.items() if key == "CALLTRANSFER_DECISION_LOG"})
     transfers.init_app(app)
     return app
 

@@ -111,9 +111,13 @@ class Dispatch:
         "environ"`` the same sentence, numbers masked, in the WSGI environ, where an access log
         line can end with it (one line per request instead of two)."""
         if self.state.settings.decision_log == "environ" and has_request_context():
-            # Not through the logger and its filter: mask here what a number could hide in (the
-            # platform's call id).
-            request.environ[DECISION_ENVIRON] = phone.mask_text(line % args)
+            # Not through the logger and its filter: mask here what a number could hide in, the
+            # first argument (the platform's call id, or a whole message). The others are masked
+            # already (a destination's description) or ours (the platform's and handler's names);
+            # masking the whole line would cost twice as much.
+            first, *rest = args
+            masked = phone.mask_text(first) if isinstance(first, str) else first
+            request.environ[DECISION_ENVIRON] = line % (masked, *rest)
             return
         logger.info(line, *args)
 

@@ -73,8 +73,19 @@ def test_development_credentials_when_none_are_set(
     )
 
 
-def test_under_gunicorn_the_access_line_ends_with_the_decision(tmp_path: pathlib.Path) -> None:
+def _ask_for_sales(address: tuple[str, int]) -> None:
     import http.client
+
+    connection = http.client.HTTPConnection(*address, timeout=10)
+    body = testing.dumps(testing.vapi_transfer_request(text="sales please", caller="+31687654321"))
+    connection.request(
+        "POST", "/calltransfer/vapi", body=body, headers=testing.vapi_secret_headers("log-secret")
+    )
+    assert connection.getresponse().status == 200
+    connection.close()
+
+
+def test_under_gunicorn_the_access_line_ends_with_the_decision(tmp_path: pathlib.Path) -> None:
     import re
 
     from tests.servers import gunicorn
@@ -83,13 +94,7 @@ def test_under_gunicorn_the_access_line_ends_with_the_decision(tmp_path: pathlib
     env = {"CALLTRANSFER_VAPI_SECRET": "log-secret", "CALLTRANSFER_STORE_URL": "memory://"}
     args = ["--access-logfile", str(access)]
     with gunicorn("example_app:create_app()", env=env, workers=1, args=args, log_path=stderr) as address:
-        connection = http.client.HTTPConnection(*address, timeout=10)
-        body = testing.dumps(testing.vapi_transfer_request(text="sales please", caller="+31687654321"))
-        connection.request(
-            "POST", "/calltransfer/vapi", body=body, headers=testing.vapi_secret_headers("log-secret")
-        )
-        assert connection.getresponse().status == 200
-        connection.close()
+        _ask_for_sales(address)
     # The shipped config ends the webhook's access line with the decision, masked, instead of
     # writing a line of its own.
     (line,) = [line for line in access.read_text().splitlines() if "POST /calltransfer/vapi" in line]
@@ -101,7 +106,6 @@ def test_under_gunicorn_the_access_line_ends_with_the_decision(tmp_path: pathlib
 
 
 def test_under_gunicorn_the_decision_line_can_be_had_back(tmp_path: pathlib.Path) -> None:
-    import http.client
     import re
 
     from tests.servers import gunicorn
@@ -113,13 +117,7 @@ def test_under_gunicorn_the_decision_line_can_be_had_back(tmp_path: pathlib.Path
         "CALLTRANSFER_DECISION_LOG": "logger",
     }
     with gunicorn("example_app:create_app()", env=env, workers=1, log_path=stderr) as address:
-        connection = http.client.HTTPConnection(*address, timeout=10)
-        body = testing.dumps(testing.vapi_transfer_request(text="sales please", caller="+31687654321"))
-        connection.request(
-            "POST", "/calltransfer/vapi", body=body, headers=testing.vapi_secret_headers("log-secret")
-        )
-        assert connection.getresponse().status == 200
-        connection.close()
+        _ask_for_sales(address)
     line = next(line for line in stderr.read_text().splitlines() if "resolved to" in line)
     assert re.match(
         r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] flask_calltransfer: Transfer ", line

@@ -456,35 +456,30 @@ class TwilioPlatform(Platform):
         for name in headers:
             lowered = name.lower()
             if lowered.startswith("x-twilio"):
-                raise UnsupportedDestination(
-                    f"Twilio reserves SIP headers starting with X-Twilio; rename {name}.",
-                    platform=self.name,
-                    attribute="headers",
+                raise self._headers_refused(
+                    f"Twilio reserves SIP headers starting with X-Twilio; rename {name}."
                 )
             if not lowered.startswith("x-") and lowered not in PLAIN_SIP_HEADERS:
-                raise UnsupportedDestination(
+                raise self._headers_refused(
                     f"Twilio's <Sip> passes only X- headers and {', '.join(sorted(PLAIN_SIP_HEADERS))};"
-                    f" rename {name} to X-{name}.",
-                    platform=self.name,
-                    attribute="headers",
+                    f" rename {name} to X-{name}."
                 )
         part = "&".join(f"{name}={urllib.parse.quote(value, safe='')}" for name, value in headers.items())
         if len(part) >= MAX_SIP_HEADER_PART:
-            raise UnsupportedDestination(
+            raise self._headers_refused(
                 f"Twilio takes under {MAX_SIP_HEADER_PART} characters of SIP headers; these take"
-                f" {len(part)}. Send fewer or shorter headers.",
-                platform=self.name,
-                attribute="headers",
+                f" {len(part)}. Send fewer or shorter headers."
             )
         full = f"{uri}{'&' if '?' in uri else '?'}{part}"
         if len(full) >= MAX_SIP_URI:
-            raise UnsupportedDestination(
+            raise self._headers_refused(
                 f"Twilio dials SIP URIs under {MAX_SIP_URI} characters; with its headers this one has"
-                f" {len(full)}. Send fewer or shorter headers.",
-                platform=self.name,
-                attribute="headers",
+                f" {len(full)}. Send fewer or shorter headers."
             )
         return full
+
+    def _headers_refused(self, sentence: str) -> UnsupportedDestination:
+        return UnsupportedDestination(sentence, platform=self.name, attribute="headers")
 
     def render(self, call: TransferRequest, outcome: Outcome) -> Response:
         if isinstance(outcome, TransferRefused):
