@@ -50,8 +50,7 @@ def webhook(platform_name: str) -> Response:
     # A server that ends the stream itself (gunicorn) is read directly when the Content-Length is
     # within the limit: the length bounds the read, and werkzeug's byte-counting wrapper, which
     # a limit on the request brings in, would only copy the body once more.
-    environ = req.environ
-    length = req.content_length if "wsgi.input_terminated" in environ else None
+    length = req.content_length if "wsgi.input_terminated" in req.environ else None
     if length is None or length > limit or app.config.get("MAX_CONTENT_LENGTH") is not None:
         # One byte over the limit is let through so a streamed (chunked) body that stops exactly
         # at the cap can be told apart from one that was cut there.
