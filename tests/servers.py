@@ -266,7 +266,11 @@ class RedisSentinels:
         self.url += f"/{self.SERVICE}/0"
 
     def _start(self, port: int, *args: str) -> None:
-        self.processes[port] = subprocess.Popen(["redis-server", *args], stdout=self.log, stderr=self.log)
+        # A replica's first sync writes an RDB file into its working directory even without --save:
+        # the test's folder, not the checkout.
+        self.processes[port] = subprocess.Popen(
+            ["redis-server", *args], stdout=self.log, stderr=self.log, cwd=self.folder
+        )
         wait_for_port(port, self.processes[port], self.log)
 
     def start(self) -> None:
