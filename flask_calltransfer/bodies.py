@@ -35,10 +35,24 @@ _STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.S)
 def _values_at_most(body: bytes, limit: int) -> bool:
     """Whether ``body`` holds at most ``limit`` JSON values, decided without building any.
 
-    Every value but the first follows a ``[``, a ``{`` or a ``,``; each value takes at least two
-    bytes with its separator, so a body under ``2 * limit`` bytes is never scanned.
+    Every value but the first follows a ``[``, a ``{`` or a ``,``, and takes at least two bytes
+    with its separator: ``n`` bytes hold at most ``n // 2 + 1`` values. So a body under
+    ``2 * limit`` bytes is never scanned, and a larger one is counted from its start only until
+    the count so far plus that bound for the bytes not yet counted falls under the limit: a fifth
+    of a 500 KB Vapi artifact instead of all of it, where counting was a tenth of the request.
     """
-    if len(body) < 2 * limit or _openings(body) < limit:
+    size = len(body)
+    counted = end = 0
+    while end < size:
+        room = limit - counted - 2
+        if (size - end) // 2 < room:
+            return True
+        # As far as would settle it were the next bytes free of openings, and at least 64 KB so
+        # a dense stretch is not counted in slivers.
+        stop = min(size, max(size - 2 * room + 2, end + 65_536))
+        counted += _openings(body[end:stop])
+        end = stop
+    if counted < limit:
         return True
     # Commas and brackets inside strings counted too: count again without the strings.
     return _openings(_STRING.sub(b"", body)) < limit

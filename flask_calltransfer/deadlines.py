@@ -180,14 +180,8 @@ class _Scope:
             self.timer.start(self._gevent_fire)
 
     def resume(self, deadline: float) -> None:
-        """End a request's pause: its handlers' deadline is ``deadline``, and the shield is lifted
-        (raising at once if that deadline has passed)."""
-        self.retarget(deadline)
-        self.paused = False
-        self.exit_shield()
-
-    def retarget(self, deadline: float) -> None:
-        """Move the deadline of a shielded scope to ``deadline`` (on the monotonic clock).
+        """End a request's pause: its handlers' deadline is ``deadline`` (on the monotonic clock),
+        and the shield is lifted (raising at once if that deadline has passed).
 
         A timer set for later is moved now; one set for earlier is moved when it fires. A
         watchdog token is replaced: the old one, claimed by the shield, expires unheard.
@@ -207,6 +201,8 @@ class _Scope:
             # handlers' system calls long before theirs: moved to theirs. Set for a moment
             # within _EARLY of it (sipgate's, armed when the body began), it stays.
             self._arm(deadline - _monotonic())
+        self.paused = False
+        self.exit_shield()
 
     def close(self) -> None:
         """End the deadline. Afterwards nothing raises in this thread on its behalf."""
@@ -406,20 +402,23 @@ def call_with_deadline(func: t.Callable[[], T], timeout: float | None, *, method
     scope = _Scope(timeout, _method(ident) if method == "auto" else "thread", ident)
     reset = _current.set(scope)
     try:
-        return _run_scoped(scope, scope.open, func, timeout)
+        return _run_scoped(scope, None, func, timeout)
     finally:
         _current.reset(reset)
 
 
-def _run_scoped(scope: _Scope, start: t.Callable[[], None], func: t.Callable[[], T], timeout: float) -> T:
-    """``start()`` the scope's deadline, call ``func`` and close the scope; ``HandlerTimeout(timeout)``
-    if the deadline passed."""
+def _run_scoped(scope: _Scope, resume_at: float | None, func: t.Callable[[], T], timeout: float) -> T:
+    """Open the scope's deadline (or resume a paused one until ``resume_at``), call ``func`` and
+    close the scope; ``HandlerTimeout(timeout)`` if the deadline passed."""
     try:
         # Everything from starting to closing sits inside this try: the one exception a deadline
         # raises can arrive at any bytecode in between, including inside close(). Raised once, it
         # cannot come again, so the close in the handler completes.
         try:
-            start()
+            if resume_at is None:
+                scope.open()
+            else:
+                scope.resume(resume_at)
             result = func()
         finally:
             scope.close()
@@ -459,8 +458,11 @@ class RequestDeadline:
     __slots__ = ("_body_timeout", "_handler_timeout", "_scope", "_reset", "_inert")
 
     def __init__(self, body_timeout: float, handler_timeout: float) -> None:
-        self._body_timeout = _bounded(body_timeout)
-        self._handler_timeout = _bounded(handler_timeout)
+        # Built on every webhook, with timeouts nearly always in bounds: no call for those.
+        self._body_timeout = body_timeout if 1e-6 <= body_timeout <= _FOREVER else _bounded(body_timeout)
+        self._handler_timeout = (
+            handler_timeout if 1e-6 <= handler_timeout <= _FOREVER else _bounded(handler_timeout)
+        )
         self._scope: _Scope | None = None
         self._reset: contextvars.Token[_Scope | None] | None = None
         self._inert = False
@@ -523,7 +525,7 @@ class RequestDeadline:
         if scope is None or scope.closed:
             return call_with_deadline(func, max(deadline - _monotonic(), 0.001))
         try:
-            return _run_scoped(scope, lambda: scope.resume(deadline), func, max(deadline - _monotonic(), 0.0))
+            return _run_scoped(scope, deadline, func, max(deadline - _monotonic(), 0.0))
         finally:
             self._release()
 

@@ -85,6 +85,19 @@ def test_commas_and_brackets_inside_strings_are_text() -> None:
     assert _values_at_most(b"[" + b",".join([b"0"] * 900) + b"]", 1000)
 
 
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_tiny_values_are_counted_wherever_they_sit(where: str) -> None:
+    """A large body is counted from its start only as far as settles it; values packed after
+    that point must still tip it over the limit."""
+    text = b'"' + b"x" * 30_000 + b'"'
+    dense = b",".join([b"0"] * 1_200)
+    parts = {"start": [dense, text], "middle": [text, dense, text], "end": [text, text, dense]}[where]
+    body = b"[" + b",".join(parts) + b"]"
+    assert len(json.loads(body)) >= 1_200
+    assert not _values_at_most(body, 1_000)
+    assert _values_at_most(body, 1_300)
+
+
 @pytest.mark.parametrize(
     "hostile",
     [

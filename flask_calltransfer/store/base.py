@@ -50,7 +50,10 @@ def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.An
 
     @functools.wraps(operation)
     def run(self: Store, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        breaker = self._breaker
+        # The property only on a store's first operation: this runs for every one.
+        breaker = self.__dict__.get("_calltransfer_breaker")
+        if breaker is None:
+            breaker = self._breaker
         open_until = breaker.get(kind, 0.0)
         # A breaker that was never opened, or has closed again, needs no clock: nearly always.
         started = time.monotonic() if open_until else 0.0
@@ -60,7 +63,12 @@ def _guard(name: str, operation: t.Callable[..., t.Any]) -> t.Callable[..., t.An
         # What ``with shielded()`` does, without building it for the common case of no deadline.
         scope = shield_target()
         if scope is not None:
-            scope.enter_shield()
+            if scope.depth:
+                # Shielded already (a request between its body and its handlers): entering and
+                # leaving once more would change nothing.
+                scope = None
+            else:
+                scope.enter_shield()
         try:
             result = operation(self, *args, **kwargs)
         except self.outage_errors as exc:
