@@ -19,8 +19,10 @@ from .exceptions import UnsupportedDestination
 from .exceptions import refuse
 from .extension import CallTransfer
 from .models import AssistantDestination
+from .models import Attempt
 from .models import Conversation
 from .models import Destination
+from .models import DestinationChain
 from .models import FallbackPlan
 from .models import NumberDestination
 from .models import PlatformEvent
@@ -39,6 +41,8 @@ from .routing import DestinationPool
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attempt",
+    "DestinationChain",
     "BUILTIN_PLATFORMS",
     "AssistantDestination",
     "BodyTimeout",

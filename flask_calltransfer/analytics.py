@@ -15,6 +15,7 @@ from flask import Flask
 
 from . import phone
 from . import signals
+from .models import Attempt
 from .models import Destination
 from .models import TransferRequest
 from .store.base import bookkeeping
@@ -128,7 +129,40 @@ class TransferLog:
         ) -> None:
             self.add({"kind": "outcome", "platform": platform, "call_id": call_id, "outcome": outcome})
 
-        receivers = (resolved, refused, deferred, failed, outcome)
+        def attempted(
+            sender: Flask, call: TransferRequest, destination: Destination, attempt: Attempt, **extra: t.Any
+        ) -> None:
+            self.add(
+                {
+                    **basics(call),
+                    "kind": "attempt",
+                    "number": attempt.number,
+                    "destination": attempt.destination,
+                }
+            )
+
+        def finished(
+            sender: Flask,
+            platform: str,
+            call_id: str,
+            outcome: str,
+            destination: str | None,
+            attempts: tuple[Attempt, ...],
+            **extra: t.Any,
+        ) -> None:
+            self.add(
+                {
+                    "kind": "finished",
+                    "platform": platform,
+                    "call_id": call_id,
+                    "outcome": outcome,
+                    "destination": destination,
+                    "attempts": len(attempts),
+                    "first_failed": bool(attempts) and attempts[0].failed,
+                }
+            )
+
+        receivers = (resolved, refused, deferred, failed, outcome, attempted, finished)
         # Kept on the app: blinker holds receivers weakly.
         app.extensions["calltransfer_log_receivers"] = receivers
         signals.transfer_resolved.connect(resolved, sender=app)
@@ -136,6 +170,8 @@ class TransferLog:
         signals.transfer_deferred.connect(deferred, sender=app)
         signals.transfer_failed.connect(failed, sender=app)
         signals.transfer_outcome.connect(outcome, sender=app)
+        signals.transfer_attempted.connect(attempted, sender=app)
+        signals.transfer_finished.connect(finished, sender=app)
 
 
 #: Seconds each dashboard bucket covers: a view of 30 days reads 720 buckets, whatever the traffic.
@@ -168,6 +204,17 @@ def tally(record: t.Mapping[str, t.Any]) -> dict[str, int]:
     platform = str(record.get("platform", "-"))
     if kind == "outcome":
         return {"outcome:" + str(record.get("outcome", "unknown")): 1}
+    if kind == "attempt":
+        return {"attempts": 1}
+    if kind == "finished":
+        counts = {"finished": 1}
+        if record.get("first_failed"):
+            counts["first_choice_failed"] = 1
+        if record.get("outcome") == "connected":
+            counts["taken_by:" + str(record.get("destination") or "-")] = 1
+        else:
+            counts["not_taken"] = 1
+        return counts
     if kind == "resolved":
         ms = float(record.get("ms", 0.0))
         return {
@@ -224,6 +271,16 @@ def summarize(counts: t.Mapping[str, int]) -> dict[str, t.Any]:
         "by_destination": _named(counts, "destination:"),
         "by_platform": _named(counts, "platform:"),
         "outcomes": _named(counts, "outcome:"),
+        "failover": {
+            "attempts": counts.get("attempts", 0),
+            "calls": counts.get("finished", 0),
+            "first_choice_failed": counts.get("first_choice_failed", 0),
+            "first_choice_failure_rate": (
+                counts.get("first_choice_failed", 0) / counts["finished"] if counts.get("finished") else 0.0
+            ),
+            "taken_by": _named(counts, "taken_by:"),
+            "not_taken": counts.get("not_taken", 0),
+        },
         "latency_ms": {
             "p50": _percentile(bins, 0.5),
             "p90": _percentile(bins, 0.9),

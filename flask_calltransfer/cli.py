@@ -410,6 +410,15 @@ def stats(since: str, as_json: bool) -> None:
             click.echo(f"  {name}: {count}")
         if not report[key]:
             click.echo("  none")
+    failover = report["failover"]
+    if failover["calls"]:
+        click.echo(
+            f"Failover: {failover['calls']} calls over {failover['attempts']} attempts; the first choice"
+            f" failed for {failover['first_choice_failed']} ({failover['first_choice_failure_rate']:.1%}),"
+            f" {failover['not_taken']} taken by nobody"
+        )
+        for name, count in failover["taken_by"].items():
+            click.echo(f"  taken by {name}: {count}")
     latency = report["latency_ms"]
     if latency:
         parts = ", ".join(f"{name} {latency[name]:.1f} ms" for name in ("p50", "p90", "p99"))

@@ -40,6 +40,7 @@ HTTP_RETRIES = "CALLTRANSFER_HTTP_RETRIES"
 DELIVERY_TIMEOUT = "CALLTRANSFER_DELIVERY_TIMEOUT"
 HTTP_MAX_RESPONSE_BYTES = "CALLTRANSFER_HTTP_MAX_RESPONSE_BYTES"
 HTTP_RETRY_SERVER_ERRORS = "CALLTRANSFER_HTTP_RETRY_SERVER_ERRORS"
+CAPACITY_HOLD = "CALLTRANSFER_CAPACITY_HOLD"
 
 VAPI_SECRET = "CALLTRANSFER_VAPI_SECRET"
 VAPI_SECRET_HEADER = "CALLTRANSFER_VAPI_SECRET_HEADER"
@@ -110,6 +111,9 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     HTTP_MAX_RESPONSE_BYTES: 1024 * 1024,
     # A control POST answered 5xx may have run; sending it again may transfer the caller twice.
     HTTP_RETRY_SERVER_ERRORS: False,
+    # The longest a transfer holds a place of a destination's max_concurrent when no outcome
+    # gives it back: Vapi never reports the end of a call it forwarded.
+    CAPACITY_HOLD: 1800.0,
     VAPI_SECRET: None,
     VAPI_SECRET_HEADER: "X-Vapi-Secret",
     VAPI_HMAC_SECRET: None,
@@ -240,6 +244,7 @@ class Settings:
     store_cooldown: float = 1.0
     max_json_values: int | None = 200_000
     decision_log: str = "logger"
+    capacity_hold: float = 1800.0
 
 
 def load(config: t.Mapping[str, t.Any]) -> Settings:
@@ -275,6 +280,7 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         replay_window=get_number(config, REPLAY_WINDOW, optional=True),
         max_json_values=_get_values(config, MAX_JSON_VALUES),
         decision_log=get_choice(config, DECISION_LOG, DECISION_LOGS),
+        capacity_hold=t.cast(float, get_number(config, CAPACITY_HOLD)),
     )
 
 

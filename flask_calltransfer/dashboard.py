@@ -111,7 +111,10 @@ svg text {{ fill: #1d2733; }} nav a {{ margin-right: 12px; }}
 <div class="card">{outcomes}</div>
 <div class="card">{platforms}</div>
 <div class="card">{latency}</div>
+<div class="card">{taken_by}</div>
 </div>
+<p class="muted" id="failover">Failover: {failover_calls} calls, the first choice failed for
+{first_failed} ({first_failed_rate}).</p>
 </body></html>
 """
 
@@ -250,6 +253,10 @@ def page() -> Response:
             {name: round(value, 2) for name, value in figures["latency_ms"].items()},
             unit=" ms",
         ),
+        taken_by=bar_chart("chart-taken-by", "Failover: who took the call", figures["failover"]["taken_by"]),
+        failover_calls=figures["failover"]["calls"],
+        first_failed=figures["failover"]["first_choice_failed"],
+        first_failed_rate=f"{figures['failover']['first_choice_failure_rate']:.1%}",
         sign_out=html.escape(url_for("calltransfer_dashboard.sign_out")),
     )
     # Nothing loads from elsewhere.

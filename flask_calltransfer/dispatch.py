@@ -28,13 +28,17 @@ from .deadlines import RequestDeadline
 from .deadlines import call_with_deadline
 from .exceptions import DeliveryFailed
 from .exceptions import InvalidDestination
+from .exceptions import StoreUnavailable
 from .exceptions import TransferRefused
 from .exceptions import UnsupportedDestination
+from .failover import asked_again
 from .handlers import Running
 from .handlers import name_of
 from .handlers import run_async
 from .logs import logger
+from .models import Attempt
 from .models import Destination
+from .models import DestinationChain
 from .models import PlatformEvent
 from .models import TransferRequest
 from .platforms.toolcalls import Ledger
@@ -43,7 +47,9 @@ from .store.base import bookkeeping
 if t.TYPE_CHECKING:
     from flask import Flask
 
+    from .failover import Failover
     from .platforms.base import Platform
+    from .platforms.base import TransferOutcome
     from .state import State
 
 #: How long a transfer waits for its outcome, and an outcome is remembered as reported.
@@ -180,12 +186,58 @@ class Dispatch:
                 return response
             return self._fallback()
         try:
+            if isinstance(answer, DestinationChain) or registry.gated:
+                return self._choose(answer, handler)
             destination = registry.coerce(answer, self.state.settings.default_region)
             return self._send(destination, handler)
         except (InvalidDestination, UnsupportedDestination) as exc:
             logger.error(messages.destination_failed(name_of(handler), repr(call), str(exc)))
             signals.transfer_failed.send(app, call=call, exception=exc, stage="destination")
             return self._recover(exc)
+
+    def _choose(
+        self, answer: DestinationChain | Destination | str, handler: t.Callable[..., t.Any] | None
+    ) -> Response:
+        """Send the first destination of ``answer`` free to take the call, keeping the attempt;
+        the fallback when none is."""
+        app, call, platform, failover = self.app, self.call, self.platform, self.state.failover
+        chain = answer if isinstance(answer, DestinationChain) else None
+        if chain is not None and platform.failover == "request" and call.call_id:
+            # Asked again for a call whose transfer is still waiting for its outcome: it failed.
+            outcome, detail = asked_again(call, platform)
+            with bookkeeping("settling a call's earlier transfer attempt"):
+                failover.settle(platform.name, call.call_id, outcome, detail)
+        choice = failover.choose(
+            call,
+            answer,
+            coerce=self._coerce,
+            check=_checker(call, self._remaining),
+            skipped=functools.partial(_skipped, app, call),
+            skip_tried=platform.failover is not None,
+        )
+        if choice is None:
+            logger.warning(messages.chain_exhausted(repr(call)))
+            if chain is not None and call.call_id:
+                _finished(app, platform.name, call.call_id, "exhausted", None, failover)
+            return self._fallback()
+        destination = choice.destination
+        if chain is not None:
+            destination = platform.prepare_attempt(destination, chain)
+        attempt = failover.record(call, choice, chain) if choice.tracked else None
+        try:
+            response = self._send(destination, handler, attempt)
+        except (InvalidDestination, UnsupportedDestination):
+            # Not sent: the place it took is free again.
+            if attempt is not None:
+                with bookkeeping("settling an attempt that was not sent"):
+                    failover.settle(platform.name, t.cast(str, call.call_id), "failed", "not sent")
+            raise
+        if attempt is not None:
+            signals.transfer_attempted.send(app, call=call, destination=destination, attempt=attempt)
+        return response
+
+    def _coerce(self, entry: Destination | str) -> Destination:
+        return self.state.registry.coerce(entry, self.state.settings.default_region)
 
     def _recover(self, exc: Exception | HandlerTimeout) -> Response:
         """The failure path: ``on_error``, then the fallback, then the refusal.
@@ -222,7 +274,9 @@ class Dispatch:
                 signals.transfer_failed.send(self.app, call=self.call, exception=exc, stage="fallback")
         return self._refuse(self.state.settings.refusal_message)
 
-    def _send(self, destination: Destination, handler: t.Callable[..., t.Any] | None) -> Response:
+    def _send(
+        self, destination: Destination, handler: t.Callable[..., t.Any] | None, attempt: Attempt | None = None
+    ) -> Response:
         """Render (and, for API platforms, deliver) a destination.
 
         A failed delivery is answered here, in the platform's format: the destination was valid, so
@@ -234,6 +288,9 @@ class Dispatch:
             response = platform.render(call, destination)
         except DeliveryFailed as exc:
             logger.error(str(exc))
+            if attempt is not None and call.call_id:
+                with bookkeeping("settling an attempt that was not delivered"):
+                    self.state.failover.settle(platform.name, call.call_id, "failed", "not delivered")
             signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
             return platform.render(call, exc)
         elapsed = _perf_counter() - self.started
@@ -279,13 +336,119 @@ def resolve(app: Flask, state: State, call: TransferRequest) -> Destination:
     raise TransferRefused(state.settings.refusal_message)
 
 
-def _report_outcome(app: Flask, state: State, platform: Platform, event: PlatformEvent) -> None:
-    # Outcomes are tracked only while someone listens: it costs a store write per transfer.
-    if not event.call_id or not signals.transfer_outcome.has_receivers_for(app):
-        return
+def _checker(
+    call: TransferRequest, remaining: t.Callable[[], float]
+) -> t.Callable[[t.Callable[[], bool]], bool]:
+    """Runs availability checks within what is left of the deadline. A check that raises or runs
+    too long counts as available: a busy line beats a caller left without any."""
+
+    def check(predicate: t.Callable[[], bool]) -> bool:
+        try:
+            return bool(call_with_deadline(predicate, remaining()))
+        except HandlerTimeout:
+            logger.error(messages.availability_check_timeout(name_of(predicate), repr(call)))
+        except Exception:
+            logger.exception(messages.availability_check_failed(name_of(predicate), repr(call)))
+        return True
+
+    return check
+
+
+def _skipped(app: Flask, call: TransferRequest, destination: Destination, reason: str) -> None:
+    logger.info(messages.destination_skipped(destination.describe(), reason, repr(call)))
+    signals.destination_skipped.send(app, call=call, destination=destination, reason=reason)
+
+
+def _finished(
+    app: Flask, platform: str, call_id: str, outcome: str, destination: str | None, failover: Failover
+) -> None:
+    signals.transfer_finished.send(
+        app,
+        platform=platform,
+        call_id=call_id,
+        outcome=outcome,
+        destination=destination,
+        attempts=failover.attempts(platform, call_id),
+    )
+
+
+def _follow_up(
+    app: Flask,
+    state: State,
+    platform: Platform,
+    event: PlatformEvent,
+    found: TransferOutcome,
+    body: bytes | None,
+) -> Response | None:
+    """What a reported outcome means for the call's attempts: the latest one settled (once across
+    every worker), and after a failure the next destination of its chain sent the platform's way.
+    Returns the event's answer when it carries that destination (``"reply"`` failover)."""
+    failover, call_id = state.failover, t.cast(str, event.call_id)
+    attempt = failover.settle(platform.name, call_id, found.outcome, found.detail, news=body)
+    if attempt is None:
+        return None
+    if not attempt.failed:
+        _finished(app, platform.name, call_id, "connected", attempt.destination, failover)
+        return None
+    if found.ended or platform.failover not in ("deliver", "reply"):
+        # "request": the platform asks again while the call goes on; None: it never does.
+        if found.ended or platform.failover is None:
+            _finished(app, platform.name, call_id, found.outcome, None, failover)
+        return None
+    chain = failover.chain(platform.name, call_id)
+    call = platform.event_call(event)
+    timeout = state.timeouts.get(platform.name) or 5.0
+    choice = None
+    if chain is not None:
+        choice = failover.choose(
+            call,
+            chain,
+            coerce=lambda entry: state.registry.coerce(entry, state.settings.default_region),
+            check=_checker(call, lambda: max(call.received + timeout - _monotonic(), 0.001)),
+            skipped=functools.partial(_skipped, app, call),
+            skip_tried=True,
+        )
+    if choice is None:
+        _finished(app, platform.name, call_id, found.outcome, None, failover)
+        return None
+    destination = (
+        platform.prepare_attempt(choice.destination, chain) if chain is not None else choice.destination
+    )
+    nxt = failover.record(call, choice, None)
+    try:
+        if platform.failover == "deliver":
+            platform.deliver(call, destination)
+            response = None
+        else:
+            response = platform.render(call, destination)
+    except (DeliveryFailed, UnsupportedDestination) as exc:
+        logger.error(messages.failover_delivery_failed(platform.name, call_id, str(exc)))
+        signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
+        with bookkeeping("settling an attempt that was not delivered"):
+            failover.settle(platform.name, call_id, "failed", "not delivered")
+        _finished(app, platform.name, call_id, "failed", None, failover)
+        return None
+    if nxt is not None:
+        signals.transfer_attempted.send(app, call=call, destination=destination, attempt=nxt)
+    return response
+
+
+def _report_outcome(
+    app: Flask, state: State, platform: Platform, event: PlatformEvent, body: bytes | None
+) -> Response | None:
+    if not event.call_id:
+        return None
     found = platform.outcome(event)
     if found is None:
-        return
+        return None
+    reply = None
+    try:
+        reply = _follow_up(app, state, platform, event, found, body)
+    except StoreUnavailable as exc:
+        logger.warning(messages.store_bookkeeping_skipped("following up a transfer's outcome", str(exc)))
+    # Outcomes are tracked only while someone listens: it costs a store write per transfer.
+    if not signals.transfer_outcome.has_receivers_for(app):
+        return reply
     store = state.services.store
     key = outcome_key(platform.name, event.call_id)
     with bookkeeping("reporting a transfer's outcome"):
@@ -293,17 +456,28 @@ def _report_outcome(app: Flask, state: State, platform: Platform, event: Platfor
         # Several events may tell of one transfer (Vapi's transfer-update, then the call's end):
         # the first one is reported, on whichever worker it arrives.
         if not (found.definite or transferred) or store.incr(key + ":reported", ttl=OUTCOME_TTL) != 1:
-            return
+            return reply
     signals.transfer_outcome.send(
         app, platform=platform.name, call_id=event.call_id, outcome=found.outcome, detail=found.detail
     )
+    return reply
 
 
-def answer_event(app: Flask, state: State, platform: Platform, event: PlatformEvent) -> Response:
+def answer_event(
+    app: Flask, state: State, platform: Platform, event: PlatformEvent, body: bytes | None = None
+) -> Response:
     """Answer an event that is not a transfer request: the ``on_event`` handlers' reply, or the
-    platform's no-op. Never raises for a handler's failure."""
+    platform's no-op. Never raises for a handler's failure.
+
+    :param body: the event's raw body, so the same event delivered twice moves a call's
+        failover on once.
+    """
     signals.event_received.send(app, platform=platform.name, event=event.type, payload=event.payload)
-    _report_outcome(app, state, platform, event)
+    follow_up = _report_outcome(app, state, platform, event, body)
+    if follow_up is not None:
+        # The next destination of the call's chain, in the answer to the event that said the
+        # last one failed (a dial verb's action callback).
+        return follow_up
     owed = platform.owed(event)
     if owed is not None:
         return owed

@@ -23,13 +23,17 @@ from .clients import VapiControlClient
 from .clients import VoiceDockClient
 from .exceptions import ConfigurationError
 from .exceptions import InvalidDestination
+from .failover import Failover
+from .handlers import AvailabilityCheck as AvailabilityCheck
 from .handlers import ErrorHandler as ErrorHandler
 from .handlers import EventHandler as EventHandler
 from .handlers import EventHook
 from .handlers import Handler
+from .handlers import Line
 from .handlers import Predicate as Predicate
 from .handlers import Registry
 from .handlers import RequestHandler as RequestHandler
+from .handlers import T_availability
 from .handlers import T_error_handler
 from .handlers import T_event_handler
 from .handlers import T_request_handler
@@ -240,6 +244,7 @@ class CallTransfer:
             timeouts=timeouts,
             transfer_log=transfer_log,
             isolated_store=isolated,
+            failover=Failover(services.store, self.registry, hold=settings.capacity_hold),
         )
         blueprints = [views.make_blueprint(platforms)]
         if dashboard_tokens:
@@ -415,7 +420,14 @@ class CallTransfer:
 
         return register
 
-    def add_destination(self, name: str, destination: Destination) -> None:
+    def add_destination(
+        self,
+        name: str,
+        destination: Destination,
+        *,
+        max_concurrent: int | None = None,
+        available: t.Callable[[TransferRequest], bool] | None = None,
+    ) -> None:
         """Add a named destination to the directory.
 
         Handlers return the name instead of the object, ``CALLTRANSFER_FALLBACK`` may name it, and
@@ -429,15 +441,54 @@ class CallTransfer:
 
         :param name: the name; replaces an earlier entry of the same name.
         :param destination: the destination object.
+        :param max_concurrent: how many calls it takes at once, counted in the store across every
+            worker: a transfer holds a place until its outcome says it did not connect, or for
+            ``CALLTRANSFER_CAPACITY_HOLD`` seconds. A full destination is skipped.
+        :param available: a predicate ``(call) -> bool``, such as a
+            :class:`~flask_calltransfer.BusinessHours`; when it says ``False`` the destination is
+            skipped.
+
+        .. versionchanged:: 0.1
+            ``max_concurrent`` and ``available``.
         """
         if not isinstance(name, str) or not name.strip():
             raise ValueError(messages.directory_name_invalid(name))
         if not isinstance(destination, Destination):
             raise TypeError(messages.directory_value_invalid(destination))
+        if max_concurrent is not None and (
+            isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) or max_concurrent < 1
+        ):
+            raise ValueError(messages.max_concurrent_invalid(max_concurrent))
+        if available is not None and not callable(available):
+            raise TypeError(messages.available_invalid(available))
         name = name.strip()
         # Carrying its name, the destination shows up as "billing (number +3120****451)" in
         # signals, the transfer log, stats and the dashboard.
         self.registry.directory[name] = dataclasses.replace(destination, directory_name=name)  # type: ignore[type-var]
+        if max_concurrent is not None or available is not None:
+            self.registry.lines[name] = Line(max_concurrent=max_concurrent, available=available)
+        else:
+            self.registry.lines.pop(name, None)
+
+    def availability(self, func: T_availability) -> T_availability:
+        """Register the app's availability check: ``(destination, call) -> bool``, asked before
+        any destination is sent (a queue, a CRM or a presence system). A destination it says
+        ``False`` for is skipped, with the ``destination_skipped`` signal and a log line; one that
+        makes it raise, or run past the handlers' deadline, counts as available. There is one slot:
+        registering again replaces it.
+
+        .. code-block:: python
+
+            @transfers.availability
+            def free(destination, call):
+                return destination.directory_name not in busy_agents()
+
+        :return: the function, unchanged.
+
+        .. versionadded:: 0.1
+        """
+        self.registry.availability = func
+        return func
 
     def pool(self, name: str, destinations: t.Sequence[Destination | str]) -> DestinationPool:
         """A :class:`~flask_calltransfer.DestinationPool` that ``flask calltransfer check`` knows

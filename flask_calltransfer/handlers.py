@@ -39,9 +39,26 @@ EventHandler = t.Callable[
     t.Mapping[str, t.Any] | None | t.Awaitable[t.Mapping[str, t.Any] | None],
 ]
 Predicate = t.Callable[[TransferRequest], bool]
+#: The app's availability check: ``(destination, call) -> bool``.
+AvailabilityCheck = t.Callable[[Destination, TransferRequest], bool]
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    """What a directory entry declares about being free to take a call.
+
+    :meta private:
+    """
+
+    #: Calls it takes at once; ``None`` for no limit.
+    max_concurrent: int | None = None
+    #: A predicate ``(call) -> bool``, such as a :class:`~flask_calltransfer.BusinessHours`.
+    available: t.Callable[[TransferRequest], bool] | None = None
+
 
 T_request_handler = t.TypeVar("T_request_handler", bound=RequestHandler)
 T_error_handler = t.TypeVar("T_error_handler", bound=ErrorHandler)
+T_availability = t.TypeVar("T_availability", bound=AvailabilityCheck)
 T_event_handler = t.TypeVar("T_event_handler", bound=EventHandler)
 
 
@@ -161,6 +178,15 @@ class Registry:
         self.directory: dict[str, Destination] = {}
         #: The pools made with :meth:`CallTransfer.pool`, which ``flask calltransfer check`` checks.
         self.pools: list[DestinationPool] = []
+        #: What directory entries declare about taking calls (``max_concurrent``, ``available``).
+        self.lines: dict[str, Line] = {}
+        #: The app's availability check, from :meth:`CallTransfer.availability`.
+        self.availability: AvailabilityCheck | None = None
+
+    @property
+    def gated(self) -> bool:
+        """Whether any answer must pass an availability check or a capacity count."""
+        return bool(self.lines) or self.availability is not None
 
     def coerce(self, value: object, region: str | None) -> Destination:
         """Turn a handler's answer into a destination, raising InvalidDestination if it is none."""

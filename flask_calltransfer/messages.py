@@ -887,3 +887,86 @@ def replay_answered(platform: str, call: str) -> str:
         f"A {platform} request for {call} arrived again with the same bytes; answering with the first"
         " answer, without routing it again."
     )
+
+
+# Failover and availability ---------------------------------------------------------------------
+
+
+def chain_empty() -> str:
+    return (
+        "A DestinationChain needs at least one destination, such as DestinationChain(['sales', 'support'])."
+    )
+
+
+def chain_entry_invalid(entry: object) -> str:
+    return (
+        f"A DestinationChain takes destination objects, directory names or number and SIP strings,"
+        f" not {type(entry).__name__}."
+    )
+
+
+def chain_name_invalid(name: object) -> str:
+    return f"A DestinationChain's name must be a non-empty string, such as 'sales-hunt', not {_show(name)}."
+
+
+def chain_message_invalid() -> str:
+    return (
+        "A DestinationChain's message must be a sentence of at most 1000 characters, such as"
+        " 'They are busy; let me try someone else.'"
+    )
+
+
+def failover_message() -> str:
+    return "Sorry, they could not take your call. One moment, please."
+
+
+def attempts_not_read(platform: str, call_id: str, detail: str) -> str:
+    return (
+        f"The earlier transfer attempts of {platform} call {call_id!r} could not be read, because the"
+        f" store is unavailable; the call is routed as a first attempt. {detail}"
+    )
+
+
+def capacity_not_counted(name: str, detail: str) -> str:
+    return (
+        f"The concurrent calls of {name!r} could not be counted, because the store is unavailable;"
+        f" the call is sent there anyway. {detail}"
+    )
+
+
+def destination_skipped(name: str, reason: str, call: str) -> str:
+    why = "it is full (max_concurrent)" if reason == "full" else "its availability check said no"
+    return f"Skipped {name} for {call}: {why}."
+
+
+def availability_check_failed(name: str, call: str) -> str:
+    return (
+        f"The availability check for {name} raised for {call}; the destination counts as available."
+        " Fix the check, or catch what it raises."
+    )
+
+
+def availability_check_timeout(name: str, call: str) -> str:
+    return (
+        f"The availability check for {name} ran past the handlers' deadline for {call}; the"
+        " destination counts as available. Make the check faster, or cache its answer."
+    )
+
+
+def chain_exhausted(call: str) -> str:
+    return f"No destination is free for {call}: every one was tried, full or unavailable."
+
+
+def max_concurrent_invalid(value: object) -> str:
+    return f"max_concurrent must be a whole number of calls of at least 1, not {_show(value)}."
+
+
+def available_invalid(value: object) -> str:
+    return (
+        "available must be a predicate taking the call and returning True or False (such as a"
+        f" BusinessHours), not {type(value).__name__}."
+    )
+
+
+def failover_delivery_failed(platform: str, call_id: str, detail: str) -> str:
+    return f"The next destination of {platform} call {call_id!r} could not be sent. {detail}"

@@ -695,8 +695,85 @@ class _lazy(functools.cached_property[_T]):
             return value
 
 
-#: Anything a handler may return: a destination, a string shorthand, or ``None`` for no opinion.
-HandlerResult = Destination | str | None
+@dataclasses.dataclass(frozen=True, init=False)
+class DestinationChain:
+    """Destinations to try in order for one call: the first that is available and not yet tried
+    on this call is sent, and when the platform reports that it failed (busy, no answer,
+    voicemail), the next.
+
+    .. code-block:: python
+
+        from flask_calltransfer import DestinationChain
+
+        @transfers.on_request
+        def route(call):
+            return DestinationChain(["sales-anna", "sales-bram", "+31207948400"])
+
+    :param destinations: destination objects, directory names, or number and SIP strings, in the
+        order they are tried.
+    :param name: names the chain in the transfer log and ``flask calltransfer stats``.
+    :param message: what Vapi says to the caller when a transfer fails and the assistant stays on
+        the call to try the next one.
+    :raises ValueError: for an empty chain or a message that is not a sentence.
+    :raises TypeError: for an entry that is neither a destination nor a string.
+
+    .. versionadded:: 0.1
+    """
+
+    destinations: tuple[Destination | str, ...]
+    name: str | None
+    message: str
+
+    def __init__(
+        self,
+        destinations: t.Iterable[Destination | str],
+        *,
+        name: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        entries = tuple(destinations) if not isinstance(destinations, (str, Destination)) else (destinations,)
+        if not entries:
+            raise ValueError(messages.chain_empty())
+        for entry in entries:
+            if not isinstance(entry, (Destination, str)):
+                raise TypeError(messages.chain_entry_invalid(entry))
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError(messages.chain_name_invalid(name))
+        text = messages.failover_message() if message is None else message
+        if not isinstance(text, str) or not text.strip() or len(text) > 1000:
+            raise ValueError(messages.chain_message_invalid())
+        object.__setattr__(self, "destinations", entries)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "message", text)
+
+
+class Attempt(t.NamedTuple):
+    """One try of a transfer on a call, as kept in the store.
+
+    .. versionadded:: 0.1
+    """
+
+    #: 1 for the first try on the call, 2 for the next, ...
+    number: int
+    #: The destination's directory name, or its log-safe description.
+    destination: str
+    #: How it ended (one of :data:`~flask_calltransfer.platforms.base.OUTCOMES`), ``None`` while
+    #: the platform has not said.
+    outcome: str | None
+    #: The platform's own word for the outcome.
+    detail: str | None
+    #: When it was sent, in seconds since 1970.
+    at: float
+
+    @property
+    def failed(self) -> bool:
+        """Whether it ended without reaching anyone."""
+        return self.outcome is not None and self.outcome != "connected"
+
+
+#: Anything a handler may return: a destination, a string shorthand, a chain to try in order, or
+#: ``None`` for no opinion.
+HandlerResult = Destination | str | DestinationChain | None
 
 
 class Conversation:
@@ -848,6 +925,23 @@ class TransferRequest:
         """The conversation as ``{"role", "content"}`` dicts, roles ``user``, ``assistant``,
         ``system`` and ``tool``."""
         return self._source().messages()
+
+    @_lazy
+    def attempts(self) -> tuple[Attempt, ...]:
+        """This call's earlier transfer attempts, oldest first, read from the store on first
+        access: kept for the destinations of a :class:`DestinationChain` and for directory
+        entries with ``max_concurrent``. ``()`` without a call id or outside the app.
+
+        .. versionadded:: 0.1
+        """
+        if not self.call_id or not has_app_context():
+            return ()
+        state = current_app.extensions.get("calltransfer")
+        failover = getattr(state, "failover", None)
+        if state is None or failover is None:
+            return ()
+        found: tuple[Attempt, ...] = failover.seen_by(self, state.platforms.get(self.platform))
+        return found
 
     def __repr__(self) -> str:
         return (

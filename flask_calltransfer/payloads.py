@@ -492,6 +492,9 @@ ALL_SIGNALS: tuple[NamedSignal, ...] = (
     _signals.request_rejected,
     _signals.event_received,
     _signals.transfer_outcome,
+    _signals.transfer_attempted,
+    _signals.destination_skipped,
+    _signals.transfer_finished,
 )
 _SIGNAL_NAMES = frozenset(signal.name for signal in ALL_SIGNALS)
 

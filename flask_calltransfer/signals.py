@@ -105,3 +105,21 @@ transfer_outcome = _signals.signal("transfer-outcome")
 #: Sender: the app. Keyword arguments: ``platform`` (name); ``event`` (the event type);
 #: ``payload`` (the unwrapped payload dict).
 event_received = _signals.signal("event-received")
+
+#: Sent for every try of a transfer that is kept as an attempt of its call: each destination a
+#: :class:`~flask_calltransfer.DestinationChain` sends, and each destination holding a place of its
+#: ``max_concurrent``. Sender: the app. Keyword arguments: ``call``; ``destination`` (the object
+#: sent); ``attempt`` (the :class:`~flask_calltransfer.Attempt`, ``number`` 1 for the first try).
+transfer_attempted = _signals.signal("transfer-attempted")
+
+#: Sent when a destination is passed over. Sender: the app. Keyword arguments: ``call``;
+#: ``destination``; ``reason``: ``"full"`` (its ``max_concurrent`` calls are in progress) or
+#: ``"unavailable"`` (its ``available`` predicate or the app's availability check said no).
+destination_skipped = _signals.signal("destination-skipped")
+
+#: Sent once per call whose attempts are kept, when they come to an end: one connected, or none is
+#: left to try. Sender: the app. Keyword arguments: ``platform``; ``call_id``; ``outcome``
+#: (``"connected"``, the last attempt's failure such as ``"busy"``, or ``"exhausted"`` when no
+#: destination was free); ``destination`` (the name or description of the one that took the call,
+#: else ``None``); ``attempts`` (every :class:`~flask_calltransfer.Attempt` of the call).
+transfer_finished = _signals.signal("transfer-finished")

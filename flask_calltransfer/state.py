@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
 
     from .analytics import TransferLog
     from .config import Settings
+    from .failover import Failover
     from .handlers import Registry
     from .models import Destination
     from .platforms.base import Platform
@@ -52,6 +53,8 @@ class State:
     #: Whether the store is the in-memory one ``TESTING`` chose, which the pytest plugin empties
     #: before each test.
     isolated_store: bool = False
+    #: The calls' transfer attempts, capacity and availability (set by ``init_app``).
+    failover: Failover = dataclasses.field(default=None)  # type: ignore[assignment]
 
 
 def find(app: Flask | None = None) -> State | None:

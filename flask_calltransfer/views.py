@@ -82,7 +82,7 @@ def webhook(platform_name: str) -> Response:
     finally:
         # Also before an event's handlers: they get a deadline of their own.
         deadline.close()
-    return answer_event(app, state, platform, parsed)
+    return answer_event(app, state, platform, parsed, body)
 
 
 def _platform_name() -> str:

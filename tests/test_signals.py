@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from flask_calltransfer import CallTransfer
+from flask_calltransfer import DestinationChain
 from flask_calltransfer import NumberDestination
 from flask_calltransfer import TransferRequest
 from flask_calltransfer import refuse
@@ -107,6 +108,9 @@ def test_signal_names_are_kebab_case() -> None:
         "request-rejected",
         "event-received",
         "transfer-outcome",
+        "transfer-attempted",
+        "destination-skipped",
+        "transfer-finished",
     }
 
 
@@ -124,6 +128,16 @@ SCENARIOS: dict[str, t.Callable[[Vapi], t.Any]] = {
     ),
     "request-rejected": lambda vapi: vapi.post(b"{not json"),
     "event-received": lambda vapi: vapi.post(testing.vapi_event("speech-update", call_id="c-ev")),
+    "transfer-attempted": lambda vapi: vapi.ask(call_id="c-chain", text="chain"),
+    "destination-skipped": lambda vapi: vapi.ask(call_id="c-skip", text="skip"),
+    "transfer-finished": lambda vapi: (
+        vapi.ask(call_id="c-done", text="chain"),
+        vapi.post(
+            testing.vapi_event(
+                "status-update", call_id="c-done", status="ended", endedReason="assistant-forwarded-call"
+            )
+        ),
+    )[-1],
     "transfer-outcome": lambda vapi: (
         vapi.ask(call_id="c-out", text="sales"),
         vapi.post(
@@ -139,8 +153,14 @@ SIPGATE_TOKEN = "signals-sipgate-token-0123"
 
 
 def _routing(transfers: CallTransfer) -> None:
+    transfers.add_destination("closed-line", NumberDestination("+31612345670"), available=lambda call: False)
+
     @transfers.on_request
-    def route(call: TransferRequest) -> str | None:
+    def route(call: TransferRequest) -> str | DestinationChain | None:
+        if "chain" in call.text:
+            return DestinationChain(["+31612345678", "+31612345679"])
+        if "skip" in call.text:
+            return DestinationChain(["closed-line", "+31612345679"])
         if "later" in call.text:
             return None
         if "closed" in call.text:

@@ -22,6 +22,7 @@ from ..exceptions import RequestVerificationFailed
 from ..exceptions import TransferRefused
 from ..exceptions import UnsupportedDestination
 from ..models import Destination
+from ..models import DestinationChain
 from ..models import PlatformEvent
 from ..models import TransferPlan
 from ..models import TransferRequest
@@ -50,6 +51,8 @@ class TransferOutcome(t.NamedTuple):
     #: Whether the event is about a transfer for sure (else it counts only for calls this app
     #: transferred).
     definite: bool
+    #: Whether the call itself is over, so no later destination can be tried.
+    ended: bool = False
 
 
 #: The outcome vocabulary shared by every platform. ``voicemail`` and ``cancelled`` come from
@@ -325,6 +328,56 @@ class Platform(abc.ABC):
         only for calls this app transferred. The default reads nothing.
         """
         return None
+
+    #: How the next destination of a :class:`~flask_calltransfer.DestinationChain` follows a
+    #: failed transfer: ``"request"`` (the platform asks again for the same call, and the next
+    #: request gets the next destination: Vapi), ``"deliver"`` (the event that reports the failure
+    #: makes the extension send the next transfer through the platform's API, once across every
+    #: worker: VoiceDock), ``"reply"`` (the answer to that event carries the next destination, as
+    #: a dial verb's action callback does), or ``None`` when the platform never says that a
+    #: transfer failed: only the first free destination is used (sipgate).
+    #:
+    #: .. versionadded:: 0.1
+    failover: t.ClassVar[str | None] = None
+
+    def deliver(self, call: TransferRequest, destination: Destination) -> None:
+        """Carry out a transfer through the platform's API (``"deliver"`` failover, and the
+        tool-call platforms). The default has no API to carry it.
+
+        :raises DeliveryFailed: if the API did not accept the transfer.
+        """
+        raise NotImplementedError(f"{self.name} does not carry out transfers through an API.")
+
+    def prepare_attempt(self, destination: Destination, chain: DestinationChain) -> Destination:
+        """The destination as sent when it comes from ``chain``: a platform whose failover needs a
+        setting on the transfer itself adds it here (Vapi keeps the assistant on the call when
+        the transfer fails). The default sends it as it is.
+
+        .. versionadded:: 0.1
+        """
+        return destination
+
+    def earlier_outcome(self, call: TransferRequest) -> TransferOutcome | None:
+        """How the call's previous transfer ended, if this request says (``"request"``
+        failover). ``None`` counts it as failed: the platform would not ask again otherwise.
+
+        .. versionadded:: 0.1
+        """
+        return None
+
+    def event_call(self, event: PlatformEvent) -> TransferRequest:
+        """The call an event is about, as a transfer request for the next attempt of a chain
+        (``"deliver"`` and ``"reply"`` failover).
+
+        .. versionadded:: 0.1
+        """
+        return TransferRequest(
+            platform=self.name,
+            event=event.type,
+            call_id=event.call_id,
+            raw=event.payload,
+            region=self.settings.default_region,
+        )
 
     def owed(self, item: TransferRequest | PlatformEvent) -> Response | None:
         """An answer an earlier request left for this call, to send instead of routing again.

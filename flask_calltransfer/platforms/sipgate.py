@@ -337,7 +337,7 @@ class SipgatePlatform(Platform):
     def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
         # AI Flow reports nothing about a transfer; the session simply ends once the call has left.
         if event.type == "session_end":
-            return TransferOutcome("unknown", "session_end", False)
+            return TransferOutcome("unknown", "session_end", False, True)
         return None
 
     def render_failure(self) -> Response:

@@ -7,6 +7,7 @@ object in camelCase: ``{"destination": {...}}`` or ``{"error": "..."}``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import typing as t
 
@@ -28,9 +29,12 @@ from ..exceptions import ConfigurationError
 from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
 from ..exceptions import TransferRefused
+from ..models import PLAN_FIELD_MODES
 from ..models import AssistantDestination
 from ..models import Conversation
 from ..models import Destination
+from ..models import DestinationChain
+from ..models import FallbackPlan
 from ..models import NumberDestination
 from ..models import PlatformEvent
 from ..models import SipDestination
@@ -460,6 +464,8 @@ class VapiPlatform(ToolCallPlatform):
     """
 
     name = "vapi"
+    # The assistant stays on the call when a transfer fails, and asks again.
+    failover = "request"
     credential_keys = (cfg.VAPI_SECRET, cfg.VAPI_HMAC_SECRET)
     # Vapi waits 20 s by default (server.timeoutSeconds).
     handler_timeout = 15.0
@@ -596,11 +602,14 @@ class VapiPlatform(ToolCallPlatform):
         return json_response({"error": self.settings.refusal_message})
 
     def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
+        ended = event.type == "end-of-call-report" or (
+            event.type == "status-update" and event.payload.get("status") == "ended"
+        )
         if event.type in _ARTIFACT_EVENTS:
             status = _transfer_status(event.payload)
             # A status the vocabulary does not know yet is left to the call's end to report.
             if status is not None and status in _TRANSFER_STATUSES:
-                return TransferOutcome(_TRANSFER_STATUSES[status], status, True)
+                return TransferOutcome(_TRANSFER_STATUSES[status], status, True, ended)
         if event.type == "transfer-update":
             # Without a final status: Vapi sends transfer-update "whenever a transfer happens",
             # which for a warm transfer is before anyone answered. The call's end reports it.
@@ -609,14 +618,38 @@ class VapiPlatform(ToolCallPlatform):
             return None
         reason = event.payload.get("endedReason")
         if not isinstance(reason, str):
-            return TransferOutcome("unknown", "ended", False)
+            return TransferOutcome("unknown", "ended", False, True)
         if reason in _ENDED_REASONS:
-            return TransferOutcome(_ENDED_REASONS[reason], reason, True)
+            return TransferOutcome(_ENDED_REASONS[reason], reason, True, True)
         if "forward" in reason or "transfer" in reason:
-            return TransferOutcome("failed", reason, True)
+            return TransferOutcome("failed", reason, True, True)
         if reason == "customer-ended-call":
-            return TransferOutcome("caller-hung-up", reason, False)
-        return TransferOutcome("unknown", reason, False)
+            return TransferOutcome("caller-hung-up", reason, False, True)
+        return TransferOutcome("unknown", reason, False, True)
+
+    def earlier_outcome(self, call: TransferRequest) -> TransferOutcome | None:
+        # A request that asks again carries the call's artifact, whose latest transfer record
+        # says how the last one ended.
+        status = _transfer_status(call.raw)
+        if status is not None and status in _TRANSFER_STATUSES:
+            return TransferOutcome(_TRANSFER_STATUSES[status], status, True)
+        return None
+
+    def prepare_attempt(self, destination: Destination, chain: DestinationChain) -> Destination:
+        # Vapi ends the call when a transfer fails unless the plan's fallback says otherwise:
+        # the assistant stays on, says the chain's message, and asks for the next destination.
+        if not isinstance(destination, (NumberDestination, SipDestination)):
+            return destination
+        fallback = FallbackPlan(chain.message, end_call_enabled=False)
+        plan = destination.transfer_plan
+        if plan is None:
+            return dataclasses.replace(destination, transfer_plan=TransferPlan(fallback_plan=fallback))
+        if plan.fallback_plan is None and plan.mode in PLAN_FIELD_MODES["fallback_plan"]:
+            return dataclasses.replace(
+                destination, transfer_plan=dataclasses.replace(plan, fallback_plan=fallback)
+            )
+        # A fallback of the app's own, or a mode Vapi gives none: sent as it is.
+        return destination
 
     def check(self, destination: Destination) -> None:
         """Raise :class:`UnsupportedDestination` if Vapi cannot carry ``destination``."""

@@ -131,6 +131,8 @@ class VoiceDockPlatform(ToolCallPlatform):
     """
 
     name = "voicedock"
+    # A status update that says the transfer failed sends the next one through the API.
+    failover = "deliver"
     credential_keys = (cfg.VOICEDOCK_SECRET,)
     # VoiceDock waits 10 s for a tool result, and the control request comes after the handlers.
     handler_timeout = 6.0
@@ -299,13 +301,19 @@ class VoiceDockPlatform(ToolCallPlatform):
         if event.type == "status-update" and status == "transferred":
             # In the SDK's CallStatus of earlier versions only (docs: in-progress, ended, ended-with-error).
             return TransferOutcome("connected", status, True)
-        if event.type == "status-update" and status in ("failed", "ended-with-error"):
+        if event.type == "status-update" and status in ("failed", "rejected", "ended-with-error"):
+            # failed and rejected (the SDK's CallStatus) leave the call with the assistant, which
+            # can still transfer it elsewhere; ended-with-error ends it.
             error = event.payload.get("error")
-            return TransferOutcome("failed", error if isinstance(error, str) and error else status, False)
+            detail = error if isinstance(error, str) and error else status
+            return TransferOutcome("failed", detail, False, status == "ended-with-error")
+        if event.type == "status-update" and status == "ended":
+            return TransferOutcome("unknown", status, False, True)
         if event.type == "end-of-call-report":
             reason = event.payload.get("end_reason")
             reason = reason if isinstance(reason, str) else "ended"
-            return TransferOutcome("caller-hung-up" if reason == "user_hangup" else "unknown", reason, False)
+            outcome = "caller-hung-up" if reason == "user_hangup" else "unknown"
+            return TransferOutcome(outcome, reason, False, True)
         return None
 
     def render_failure(self) -> Response:

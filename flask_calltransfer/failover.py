@@ -1,0 +1,351 @@
+"""Failover and availability: destinations tried in order for one call, the call's attempts kept
+in the store, capacity counted in slots, and the app's own availability checks.
+
+A handler answers with a :class:`DestinationChain`; the extension sends the first destination
+that is available and not yet tried on this call, and keeps the attempt in the store, so every
+worker and machine sees it. When the platform reports that the attempt failed, the next one is
+tried the way the platform allows (see :attr:`Platform.failover
+<flask_calltransfer.Platform.failover>`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import typing as t
+
+from . import messages
+from .exceptions import InvalidDestination
+from .exceptions import StoreUnavailable
+from .handlers import Line
+from .logs import logger
+from .models import Attempt
+from .models import Destination
+from .models import DestinationChain
+from .models import NumberDestination
+from .models import SipDestination
+from .models import TransferRequest
+from .store.base import bookkeeping
+
+if t.TYPE_CHECKING:
+    from .handlers import Registry
+    from .platforms.base import Platform
+    from .store import Store
+
+#: How long a call's attempts, and the chain it is working through, are kept.
+ATTEMPTS_TTL = 6 * 3600.0
+#: A slot is given back this long before it expires at the latest, so a slot that another call
+#: may hold by now is never given back on its behalf.
+_SLOT_MARGIN = 5.0
+
+
+class Choice(t.NamedTuple):
+    """A destination picked for a call, and what the store must know of it.
+
+    :meta private:
+    """
+
+    destination: Destination
+    key: str
+    label: str
+    #: The capacity slot it holds, if its directory entry has ``max_concurrent``.
+    slot: int | None
+    #: Whether the attempt is kept (chains, and destinations holding a slot).
+    tracked: bool
+
+
+#: Runs one availability check within what is left of the deadline: ``(func) -> bool``.
+CheckRunner = t.Callable[[t.Callable[[], bool]], bool]
+#: Told of every destination passed over: ``(destination, reason)``.
+SkipListener = t.Callable[[Destination, str], None]
+
+
+def entry_key(destination: Destination) -> str:
+    """How a chain entry is known among a call's attempts: its directory name, else a digest."""
+    if destination.directory_name:
+        return destination.directory_name
+    return (
+        "d:" + hashlib.sha256(repr(_encode(destination) or destination.describe()).encode()).hexdigest()[:16]
+    )
+
+
+def _label(destination: Destination) -> str:
+    return destination.directory_name or destination.describe()
+
+
+def _encode(destination: Destination) -> dict[str, t.Any] | None:
+    """A destination as JSON the store can keep for a later attempt, or ``None`` if it carries
+    what this simple form does not (a transfer plan, an assistant)."""
+    if destination.directory_name:
+        return {"name": destination.directory_name}
+    if isinstance(destination, NumberDestination) and destination.transfer_plan is None:
+        fields = ("message", "caller_id", "caller_id_name", "extension", "description")
+        found = {
+            field: getattr(destination, field) for field in fields if getattr(destination, field) is not None
+        }
+        return {"number": destination.number, "e164": destination.e164, **found}
+    if isinstance(destination, SipDestination) and destination.transfer_plan is None:
+        found = {field: getattr(destination, field) for field in ("message", "caller_id", "description")}
+        headers = dict(destination.headers) if destination.headers else None
+        return {
+            "sip": destination.uri,
+            "headers": headers,
+            **{k: v for k, v in found.items() if v is not None},
+        }
+    return None
+
+
+def _decode(record: dict[str, t.Any], directory: t.Mapping[str, Destination]) -> Destination | None:
+    try:
+        if "name" in record:
+            return directory.get(record["name"])
+        if "number" in record:
+            fields = {k: v for k, v in record.items() if k not in ("number", "e164")}
+            return NumberDestination(record["number"], e164=bool(record.get("e164", True)), **fields)
+        if "sip" in record:
+            fields = {k: v for k, v in record.items() if k not in ("sip",)}
+            return SipDestination(record["sip"], **fields)
+    except (InvalidDestination, TypeError, ValueError):
+        return None
+    return None
+
+
+class Failover:
+    """One app's failover bookkeeping in its store.
+
+    :meta private:
+    """
+
+    def __init__(self, store: Store, registry: Registry, *, hold: float) -> None:
+        self.store = store
+        self.registry = registry
+        #: Seconds a capacity slot is held at most, when no outcome gives it back sooner.
+        self.hold = hold
+
+    # Attempts --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(platform: str, call_id: str) -> str:
+        return f"attempts:{platform}:{call_id}"
+
+    def _records(self, platform: str, call_id: str) -> list[dict[str, t.Any]]:
+        base = self._key(platform, call_id)
+        count = int(self.store.get(base + ":n") or 0)
+        found = []
+        for number in range(1, count + 1):
+            text = self.store.get(f"{base}:{number}")
+            if text is not None:
+                record = json.loads(text)
+                record["number"] = number
+                found.append(record)
+        return found
+
+    def attempts(self, platform: str, call_id: str | None) -> tuple[Attempt, ...]:
+        """The call's attempts, oldest first; ``()`` when there are none or the store is down."""
+        if not call_id:
+            return ()
+        try:
+            records = self._records(platform, call_id)
+        except StoreUnavailable as exc:
+            logger.warning(messages.attempts_not_read(platform, call_id, str(exc)))
+            return ()
+        return tuple(_attempt(record) for record in records)
+
+    def seen_by(self, call: TransferRequest, platform: Platform | None) -> tuple[Attempt, ...]:
+        """The call's attempts as its handlers see them: on a platform that asks again after a
+        failed transfer (``"request"`` failover), a request for a call whose latest attempt waits
+        for its outcome says that attempt failed."""
+        found = self.attempts(call.platform, call.call_id)
+        if found and found[-1].outcome is None and platform is not None and platform.failover == "request":
+            outcome, detail = asked_again(call, platform)
+            found = (*found[:-1], found[-1]._replace(outcome=outcome, detail=detail))
+        return found
+
+    def record(self, call: TransferRequest, choice: Choice, chain: DestinationChain | None) -> Attempt | None:
+        """Keep a new attempt of ``call`` (and, for the first of a chain, the chain's entries,
+        for platforms whose next try starts from an outcome event). ``None`` if the store is down:
+        the transfer still goes ahead."""
+        if not call.call_id:
+            return None
+        base = self._key(call.platform, call.call_id)
+        record: dict[str, t.Any] = {
+            "key": choice.key,
+            "label": choice.label,
+            "outcome": None,
+            "detail": None,
+            "at": time.time(),
+            "slot": choice.slot,
+        }
+        with bookkeeping("keeping a transfer attempt"):
+            number = self.store.incr(base + ":n", ttl=ATTEMPTS_TTL)
+            self.store.set(f"{base}:{number}", json.dumps(record), ttl=ATTEMPTS_TTL)
+            if chain is not None and number == 1:
+                entries = [self._entry(entry) for entry in chain.destinations]
+                self.store.set(
+                    base + ":chain",
+                    json.dumps({"name": chain.name, "message": chain.message, "entries": entries}),
+                    ttl=ATTEMPTS_TTL,
+                )
+            record["number"] = number
+            return _attempt(record)
+        return None
+
+    def _entry(self, entry: Destination | str) -> t.Any:
+        if isinstance(entry, str):
+            return entry
+        return _encode(entry)
+
+    def chain(self, platform: str, call_id: str) -> DestinationChain | None:
+        """The chain the call's first attempt came from, rebuilt from the store."""
+        text = self.store.get(self._key(platform, call_id) + ":chain")
+        if text is None:
+            return None
+        data = json.loads(text)
+        entries: list[Destination | str] = []
+        for entry in data.get("entries") or []:
+            if isinstance(entry, str):
+                entries.append(entry)
+            elif isinstance(entry, dict):
+                decoded = _decode(entry, self.registry.directory)
+                if decoded is not None:
+                    entries.append(decoded)
+        if not entries:
+            return None
+        return DestinationChain(entries, name=data.get("name"), message=data.get("message"))
+
+    def settle(
+        self, platform: str, call_id: str, outcome: str, detail: str | None, *, news: bytes | None = None
+    ) -> Attempt | None:
+        """Give the call's latest attempt its outcome, once across every worker, and give back its
+        capacity slot unless it connected. ``None`` when there is no attempt waiting for one, or
+        another delivery of the same news settled it first.
+
+        :param news: the raw body of the event that tells; the same body delivered again (a
+            retry, or to another worker) settles nothing, even once a later attempt waits.
+        """
+        records = self._records(platform, call_id)
+        if not records or records[-1]["outcome"] is not None:
+            return None
+        latest = records[-1]
+        if news is not None:
+            digest = hashlib.sha256(news).hexdigest()
+            if self.store.incr(f"{self._key(platform, call_id)}:news:{digest}", ttl=ATTEMPTS_TTL) != 1:
+                return None
+        base = f"{self._key(platform, call_id)}:{latest['number']}"
+        if self.store.incr(base + ":settled", ttl=ATTEMPTS_TTL) != 1:
+            return None
+        latest.update(outcome=outcome, detail=detail)
+        number = latest.pop("number")
+        self.store.set(base, json.dumps(latest), ttl=ATTEMPTS_TTL)
+        latest["number"] = number
+        if outcome != "connected":
+            self.release(latest)
+        return _attempt(latest)
+
+    def release(self, record: t.Mapping[str, t.Any]) -> None:
+        """Give back an attempt's capacity slot, while it is surely still the attempt's."""
+        slot, name = record.get("slot"), record.get("key")
+        if slot is None or not isinstance(name, str):
+            return
+        if time.time() < float(record.get("at", 0.0)) + self.hold - _SLOT_MARGIN:
+            with bookkeeping("giving back a capacity slot"):
+                self.store.delete(_slot_key(name, int(slot)))
+
+    # Choosing --------------------------------------------------------------------------------
+
+    def choose(
+        self,
+        call: TransferRequest,
+        answer: DestinationChain | Destination | str,
+        *,
+        coerce: t.Callable[[Destination | str], Destination],
+        check: CheckRunner,
+        skipped: SkipListener,
+        skip_tried: bool,
+    ) -> Choice | None:
+        """The first destination of ``answer`` that is free to take ``call``, holding its capacity
+        slot; ``None`` if every one is unavailable, full, or (``skip_tried``) tried on this call.
+
+        :raises InvalidDestination: for an entry that is no destination (an unknown name).
+        """
+        chain: DestinationChain | None = None
+        entries: tuple[Destination | str, ...]
+        if isinstance(answer, DestinationChain):
+            chain, entries = answer, answer.destinations
+        else:
+            entries = (answer,)
+        tried = {a["key"] for a in self._records_or_none(call)} if chain is not None and skip_tried else set()
+        for entry in entries:
+            destination = coerce(entry)
+            key = entry_key(destination)
+            if key in tried:
+                continue
+            line = self.registry.lines.get(destination.directory_name or "")
+            if not self._available(destination, line, call, check):
+                skipped(destination, "unavailable")
+                continue
+            slot = None
+            if line is not None and line.max_concurrent is not None:
+                slot = self._claim_slot(key, line.max_concurrent)
+                if slot is False:
+                    skipped(destination, "full")
+                    continue
+            # True: the store could not count, and the call goes ahead without a place.
+            held = slot if type(slot) is int else None
+            return Choice(destination, key, _label(destination), held, chain is not None or held is not None)
+        return None
+
+    def _records_or_none(self, call: TransferRequest) -> list[dict[str, t.Any]]:
+        if not call.call_id:
+            return []
+        try:
+            return self._records(call.platform, call.call_id)
+        except StoreUnavailable as exc:
+            logger.warning(messages.attempts_not_read(call.platform, call.call_id, str(exc)))
+            return []
+
+    def _available(
+        self, destination: Destination, line: Line | None, call: TransferRequest, check: CheckRunner
+    ) -> bool:
+        predicates: list[t.Callable[[], bool]] = []
+        if line is not None and line.available is not None:
+            available = line.available
+            predicates.append(lambda: bool(available(call)))
+        app_check = self.registry.availability
+        if app_check is not None:
+            predicates.append(lambda: bool(app_check(destination, call)))
+        return all(check(predicate) for predicate in predicates)
+
+    def _claim_slot(self, key: str, limit: int) -> int | bool:
+        """The number of a free slot, now held; ``False`` if all ``limit`` are held; ``True`` when
+        the store cannot say (the call goes ahead: a full line beats a dropped caller)."""
+        try:
+            for slot in range(1, limit + 1):
+                if self.store.incr(_slot_key(key, slot), ttl=self.hold) == 1:
+                    return slot
+        except StoreUnavailable as exc:
+            logger.warning(messages.capacity_not_counted(key, str(exc)))
+            return True
+        return False
+
+
+def asked_again(call: TransferRequest, platform: Platform) -> tuple[str, str]:
+    """How the previous attempt of a call that is asked for again ended: what the request says,
+    else failed (the platform would not ask again otherwise)."""
+    earlier = platform.earlier_outcome(call)
+    return (earlier.outcome, earlier.detail) if earlier is not None else ("failed", "asked again")
+
+
+def _slot_key(name: str, slot: int) -> str:
+    return f"capacity:{name}:{slot}"
+
+
+def _attempt(record: t.Mapping[str, t.Any]) -> Attempt:
+    return Attempt(
+        number=int(record["number"]),
+        destination=str(record.get("label") or record.get("key") or "-"),
+        outcome=record.get("outcome"),
+        detail=record.get("detail"),
+        at=float(record.get("at", 0.0)),
+    )
