@@ -31,6 +31,7 @@ from .exceptions import InvalidDestination
 from .exceptions import StoreUnavailable
 from .exceptions import TransferRefused
 from .exceptions import UnsupportedDestination
+from .failover import RepeatedNews
 from .failover import asked_again
 from .handlers import Running
 from .handlers import name_of
@@ -384,7 +385,22 @@ def _follow_up(
     every worker), and after a failure the next destination of its chain sent the platform's way.
     Returns the event's answer when it carries that destination (``"reply"`` failover)."""
     failover, call_id = state.failover, t.cast(str, event.call_id)
-    attempt = failover.settle(platform.name, call_id, found.outcome, found.detail, news=body)
+    timeout = state.timeouts.get(platform.name) or 5.0
+    try:
+        attempt = failover.settle(
+            platform.name,
+            call_id,
+            found.outcome,
+            found.detail,
+            news=body,
+            call_over=platform.outcome_after_call,
+        )
+    except RepeatedNews:
+        if platform.failover != "reply" or body is None:
+            return None
+        # The same callback again: the same next destination, not a hang-up.
+        kept = failover.kept_reply(platform.name, call_id, body, wait=min(2.0, timeout / 2))
+        return None if kept is None else Response(kept[0], mimetype=kept[1])
     if attempt is None:
         return None
     if not attempt.failed:
@@ -397,7 +413,6 @@ def _follow_up(
         return None
     chain = failover.chain(platform.name, call_id)
     call = platform.event_call(event)
-    timeout = state.timeouts.get(platform.name) or 5.0
     choice = None
     if chain is not None:
         choice = failover.choose(
@@ -421,6 +436,10 @@ def _follow_up(
             response = None
         else:
             response = platform.render(call, destination)
+            if body is not None:
+                failover.keep_reply(
+                    platform.name, call_id, body, response.get_data(as_text=True), response.mimetype
+                )
     except (DeliveryFailed, UnsupportedDestination) as exc:
         logger.error(messages.failover_delivery_failed(platform.name, call_id, str(exc)))
         signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")

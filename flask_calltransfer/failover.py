@@ -40,6 +40,14 @@ ATTEMPTS_TTL = 6 * 3600.0
 _SLOT_MARGIN = 5.0
 
 
+class RepeatedNews(Exception):
+    """The event that reports an outcome was heard before: a retry, or a delivery to another
+    worker.
+
+    :meta private:
+    """
+
+
 class Choice(t.NamedTuple):
     """A destination picked for a call, and what the store must know of it.
 
@@ -215,23 +223,34 @@ class Failover:
         return DestinationChain(entries, name=data.get("name"), message=data.get("message"))
 
     def settle(
-        self, platform: str, call_id: str, outcome: str, detail: str | None, *, news: bytes | None = None
+        self,
+        platform: str,
+        call_id: str,
+        outcome: str,
+        detail: str | None,
+        *,
+        news: bytes | None = None,
+        call_over: bool = False,
     ) -> Attempt | None:
         """Give the call's latest attempt its outcome, once across every worker, and give back its
         capacity slot unless it connected. ``None`` when there is no attempt waiting for one, or
         another delivery of the same news settled it first.
 
         :param news: the raw body of the event that tells; the same body delivered again (a
-            retry, or to another worker) settles nothing, even once a later attempt waits.
+            retry, or to another worker) settles nothing, even once a later attempt waits, and
+            raises :class:`RepeatedNews`.
+        :param call_over: a connected outcome that says the transferred call ended, so its place
+            is free again too.
         """
         records = self._records(platform, call_id)
         if not records or records[-1]["outcome"] is not None:
             return None
         latest = records[-1]
-        if news is not None:
-            digest = hashlib.sha256(news).hexdigest()
-            if self.store.incr(f"{self._key(platform, call_id)}:news:{digest}", ttl=ATTEMPTS_TTL) != 1:
-                return None
+        if (
+            news is not None
+            and self.store.incr(self.news_key(platform, call_id, news), ttl=ATTEMPTS_TTL) != 1
+        ):
+            raise RepeatedNews
         base = f"{self._key(platform, call_id)}:{latest['number']}"
         if self.store.incr(base + ":settled", ttl=ATTEMPTS_TTL) != 1:
             return None
@@ -239,9 +258,38 @@ class Failover:
         number = latest.pop("number")
         self.store.set(base, json.dumps(latest), ttl=ATTEMPTS_TTL)
         latest["number"] = number
-        if outcome != "connected":
+        if outcome != "connected" or call_over:
             self.release(latest)
         return _attempt(latest)
+
+    def news_key(self, platform: str, call_id: str, news: bytes) -> str:
+        """The store key that marks an event's body as heard, for the call."""
+        return f"{self._key(platform, call_id)}:news:{hashlib.sha256(news).hexdigest()}"
+
+    def keep_reply(self, platform: str, call_id: str, news: bytes, body: str, mimetype: str | None) -> None:
+        """Keep the answer that carried the next destination, for the same event delivered again."""
+        with bookkeeping("keeping a failover answer"):
+            kept = json.dumps({"body": body, "mimetype": mimetype})
+            self.store.set(self.news_key(platform, call_id, news) + ":reply", kept, ttl=ATTEMPTS_TTL)
+
+    def kept_reply(
+        self, platform: str, call_id: str, news: bytes, wait: float
+    ) -> tuple[str, str | None] | None:
+        """The answer kept for an event delivered before, waiting up to ``wait`` seconds for the
+        first delivery to keep it."""
+        key = self.news_key(platform, call_id, news) + ":reply"
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                text = self.store.get(key)
+            except StoreUnavailable:
+                return None
+            if text is not None:
+                data = json.loads(text)
+                return str(data["body"]), data.get("mimetype")
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
 
     def release(self, record: t.Mapping[str, t.Any]) -> None:
         """Give back an attempt's capacity slot, while it is surely still the attempt's."""

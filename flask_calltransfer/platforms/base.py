@@ -340,6 +340,13 @@ class Platform(abc.ABC):
     #: .. versionadded:: 0.1
     failover: t.ClassVar[str | None] = None
 
+    #: Whether a transfer's ``connected`` outcome comes only once the transferred call is over
+    #: (a dial verb's action callback), so that it gives back the destination's place among its
+    #: ``max_concurrent`` calls; otherwise that place is held for ``CALLTRANSFER_CAPACITY_HOLD``.
+    #:
+    #: .. versionadded:: 0.1
+    outcome_after_call: t.ClassVar[bool] = False
+
     def deliver(self, call: TransferRequest, destination: Destination) -> None:
         """Carry out a transfer through the platform's API (``"deliver"`` failover, and the
         tool-call platforms). The default has no API to carry it.

@@ -215,6 +215,10 @@ class JambonzPlatform(Platform):
     .. versionadded:: 0.1
     """
 
+    # dial's and sip:refer's action hooks say how they ended, once the call they made is over,
+    # and their answer is the call's next verbs: the next destination of a chain.
+    failover = "reply"
+    outcome_after_call = True
     name = "jambonz"
     credential_keys = (SECRET,)
     config_defaults: t.ClassVar[t.Mapping[str, t.Any]] = {

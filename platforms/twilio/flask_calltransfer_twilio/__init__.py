@@ -285,6 +285,10 @@ class TwilioPlatform(Platform):
         VOICE: None,
         LANGUAGE: None,
     }
+    # The <Dial action> callback says how a dial ended, once the dialled call is over, and its
+    # answer is the call's next TwiML: the next destination of a chain.
+    failover = "reply"
+    outcome_after_call = True
     # Twilio waits 15 seconds for a webhook's answer; handlers get 10 of them.
     reply_budget = 15.0
     handler_timeout = 10.0
@@ -423,7 +427,8 @@ class TwilioPlatform(Platform):
         if event.type != "dial-status":
             return None
         status = str(event.payload.get("DialCallStatus"))
-        return TransferOutcome(DIAL_OUTCOMES.get(status, "unknown"), status, True)
+        # canceled: the caller hung up while the dial rang, so nothing can follow.
+        return TransferOutcome(DIAL_OUTCOMES.get(status, "unknown"), status, True, status == "canceled")
 
     # Answers ---------------------------------------------------------------------------------------
 
