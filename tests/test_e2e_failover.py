@@ -136,9 +136,10 @@ def test_voicedock_a_failed_status_sends_one_control_request_to_the_next(
         headers = testing.voicedock_headers(failed, VD_SECRET)
         # The same status update delivered to both workers at once, and once more after.
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            replies = list(
-                pool.map(lambda _: post(server, "/calltransfer/voicedock", failed, headers), range(3))
-            )
+            deliveries = [
+                pool.submit(post, server, "/calltransfer/voicedock", failed, headers) for _ in range(3)
+            ]
+            replies = [delivery.result() for delivery in deliveries]
         replies.append(post(server, "/calltransfer/voicedock", failed, headers))
         assert {status for status, _, _ in replies} == {200}
         served |= {worker for _, _, worker in replies}
