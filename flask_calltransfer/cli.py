@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import typing as t
+import uuid
 
 import click
 from flask import Flask
@@ -99,9 +100,17 @@ def routes() -> None:
 
 
 def _payload(
-    platform: str, text: str, caller: str | None, event: str | None, tool: str | None, arguments: t.Any
+    platform: str,
+    text: str,
+    caller: str | None,
+    event: str | None,
+    tool: str | None,
+    arguments: t.Any,
+    call_id: str | None = None,
 ) -> dict[str, t.Any]:
     fields: dict[str, t.Any] = {"caller": caller} if caller else {}
+    if call_id is not None:
+        fields["session_id" if platform == "sipgate" else "call_id"] = call_id
     if platform == "vapi":
         if tool:
             return testing.vapi_tool_calls(
@@ -117,6 +126,52 @@ def _payload(
     return testing.voicedock_event(event or "status-update", **fields)
 
 
+#: What ``simulate --fail`` can script, as each platform reports it.
+FAILURES = ("busy", "no-answer", "voicemail", "failed")
+
+
+def _failure(platform: str, call_id: str, outcome: str, first: dict[str, t.Any]) -> dict[str, t.Any] | None:
+    """The request or event that tells ``platform`` the call's last transfer ended ``outcome``;
+    ``None`` where the platform has no way to say so."""
+    if platform == "vapi" and first["message"]["type"] == "transfer-destination-request":
+        # The assistant stayed on the call and asks again; the artifact says how the last one went.
+        again = json.loads(json.dumps(first))
+        again["message"].setdefault("artifact", {})["transfers"] = [{"status": outcome}]
+        return t.cast(dict[str, t.Any], again)
+    if platform == "voicedock":
+        # VoiceDock's status updates say only that the transfer failed.
+        return testing.voicedock_event("status-update", call_id=call_id, status="failed", detail=outcome)
+    return None
+
+
+def _play(app: Flask, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """Post in this process, printing what the handlers decided and what would be sent."""
+    with testing.record_signals(app) as heard, dry_run() as commands:
+        reply = app.test_client().post(path, data=body, headers=headers)
+    # In the order they happened: a failing handler comes before the refusal it led to.
+    for name, _, sent in heard.events:
+        if name == "transfer-resolved":
+            handler = sent["handler"]
+            by = _name(handler) if handler else "CALLTRANSFER_FALLBACK"
+            click.echo(f"Resolved: {describe(sent['destination'])} (by {by})")
+        elif name == "transfer-refused":
+            click.echo(f"Refused: {sent['reason']}")
+        elif name == "transfer-deferred":
+            click.echo("No transfer now: no handler answered, and the conversation goes on.")
+        elif name == "transfer-failed":
+            click.echo(f"Failed ({sent['stage']}): {sent['exception']}")
+        elif name == "destination-skipped":
+            click.echo(f"Skipped: {describe(sent['destination'])} ({sent['reason']})")
+        elif name == "transfer-attempted":
+            attempt = sent["attempt"]
+            click.echo(f"Attempt {attempt.number}: {describe(sent['destination'])}")
+        elif name == "transfer-finished":
+            click.echo(f"Finished: {sent['outcome']} after {len(sent['attempts'])} attempt(s)")
+    for call, destination in commands:
+        click.echo(f"Would send through {call.platform}'s call-control API: {describe(destination)}")
+    return reply.status_code, reply.get_data()
+
+
 @cli.command("simulate")
 @click.argument("platform", type=click.Choice(["vapi", "sipgate", "voicedock"]))
 @click.argument("text", required=False, default="")
@@ -125,6 +180,14 @@ def _payload(
 @click.option("--tool", help="Send a tool call of this tool instead.")
 @click.option("--args", "arguments", help="The tool call's arguments, as JSON.")
 @click.option("--url", help="Send to this running server instead of the app in this process.")
+@click.option(
+    "--fail",
+    "failures",
+    multiple=True,
+    type=click.Choice(FAILURES),
+    help="After the first transfer, play it failing this way and show the next destination"
+    " (repeat for a second failure, and so on).",
+)
 @click.option(
     "--live",
     is_flag=True,
@@ -140,6 +203,7 @@ def simulate(
     arguments: str | None,
     url: str | None,
     live: bool,
+    failures: tuple[str, ...] = (),
 ) -> None:
     """Send a realistic, correctly signed request and show what the platform would get.
 
@@ -155,8 +219,12 @@ def simulate(
     if platform == "voicedock" and not tool and not event and state.platforms.get("voicedock"):
         tools = sorted(getattr(state.platforms["voicedock"], "tools", ()))
         tool = tools[0] if tools else None
-    body = testing.dumps(_payload(platform, text, caller, event, tool, decoded_arguments))
+    call_id = f"simulated-{uuid.uuid4()}"
+    first = _payload(platform, text, caller, event, tool, decoded_arguments, call_id)
+    body = testing.dumps(first)
     path = f"{state.settings.url_prefix}/{platform}"
+    if failures and url is not None:
+        raise click.ClickException("--fail plays in this process only: leave out --url.")
     if url is not None and tool and not live:
         raise click.ClickException(
             "A tool call sent to a running server is executed there: the server asks the platform's"
@@ -179,24 +247,17 @@ def simulate(
                 f"{platform} is not enabled in this app; set its credentials"
                 " (see 'flask calltransfer check')."
             )
-        headers = testing.signed_headers(app.config, platform, body, url=f"http://localhost{path}")
-        with testing.record_signals(app) as heard, dry_run() as commands:
-            reply = app.test_client().post(path, data=body, headers=headers)
-        status, data = reply.status_code, reply.get_data()
-        # In the order they happened: a failing handler comes before the refusal it led to.
-        for name, _, sent in heard.events:
-            if name == "transfer-resolved":
-                handler = sent["handler"]
-                by = _name(handler) if handler else "CALLTRANSFER_FALLBACK"
-                click.echo(f"Resolved: {describe(sent['destination'])} (by {by})")
-            elif name == "transfer-refused":
-                click.echo(f"Refused: {sent['reason']}")
-            elif name == "transfer-deferred":
-                click.echo("No transfer now: no handler answered, and the conversation goes on.")
-            elif name == "transfer-failed":
-                click.echo(f"Failed ({sent['stage']}): {sent['exception']}")
-        for call, destination in commands:
-            click.echo(f"Would send through {call.platform}'s call-control API: {describe(destination)}")
+        local = f"http://localhost{path}"
+        status, data = _play(app, path, body, testing.signed_headers(app.config, platform, body, url=local))
+        for outcome in failures:
+            follow = _failure(platform, call_id, outcome, first)
+            if follow is None:
+                click.echo(f"{platform} never reports a failed transfer: only the first destination is used.")
+                break
+            click.echo(f"The transfer ends {outcome}:")
+            follow_body = testing.dumps(follow)
+            headers = testing.signed_headers(app.config, platform, follow_body, url=local)
+            status, data = _play(app, path, follow_body, headers)
     click.echo(f"Reply: HTTP {status}")
     if data:
         try:

@@ -43,6 +43,7 @@ from .models import DestinationChain
 from .models import PlatformEvent
 from .models import TransferRequest
 from .platforms.toolcalls import Ledger
+from .platforms.toolcalls import carry_out
 from .store.base import bookkeeping
 
 if t.TYPE_CHECKING:
@@ -432,7 +433,7 @@ def _follow_up(
     nxt = failover.record(call, choice, None)
     try:
         if platform.failover == "deliver":
-            platform.deliver(call, destination)
+            carry_out(platform, call, destination)
             response = None
         else:
             response = platform.render(call, destination)

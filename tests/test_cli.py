@@ -10,6 +10,7 @@ from flask import Flask
 
 from flask_calltransfer import AssistantDestination
 from flask_calltransfer import CallTransfer
+from flask_calltransfer import DestinationChain
 from flask_calltransfer import NumberDestination
 from flask_calltransfer import SipDestination
 from flask_calltransfer import TransferRequest
@@ -262,3 +263,52 @@ def test_simulate_checks_tool_deliveries_like_the_real_delivery(make_app: MakeAp
     result = invoke(app, "simulate", "vapi", "x", "--tool", "transferToHuman")
     assert "Would send" not in result.output
     assert "Failed (destination): vapi cannot transfer to an assistant (live call control)" in result.output
+
+
+def _hunt_group(make_app: MakeApp, recorder: Recorder) -> Flask:
+    transfers = CallTransfer()
+    transfers.add_destination("anna", NumberDestination("+31207948451"))
+    transfers.add_destination("bram", NumberDestination("+31207948452"))
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    app, _ = make_app(
+        transfers,
+        CALLTRANSFER_SIPGATE_TOKEN=TOKEN,
+        CALLTRANSFER_VOICEDOCK_SECRET="vd-secret",
+        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
+        CALLTRANSFER_VOICEDOCK_API_KEY="vd-key",
+        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+    )
+    return app
+
+
+def test_simulate_plays_a_failed_first_attempt(make_app: MakeApp, recorder: Recorder) -> None:
+    app = _hunt_group(make_app, recorder)
+    result = invoke(app, "simulate", "vapi", "a person please", "--fail", "busy")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines.index("The transfer ends busy:") < next(
+        i for i, line in enumerate(lines) if line.startswith("Attempt 2: number +31207948452")
+    )
+    reply = json.loads(result.output[result.output.index("{") :])
+    assert reply["destination"]["number"] == "+31207948452"
+    # Both failing: nobody is left, and the chain says so.
+    result = invoke(app, "simulate", "vapi", "a person please", "--fail", "busy", "--fail", "no-answer")
+    assert "Finished: exhausted after 2 attempt(s)" in result.output
+
+    result = invoke(app, "simulate", "voicedock", "--args", "{}", "--fail", "no-answer")
+    assert result.exit_code == 0, result.output
+    sent = [line for line in result.output.splitlines() if line.startswith("Would send")]
+    assert sent == [
+        "Would send through voicedock's call-control API: number +31207948451",
+        "Would send through voicedock's call-control API: number +31207948452",
+    ]
+    assert recorder.received == []  # played in this process: nothing reaches the API
+
+    result = invoke(app, "simulate", "sipgate", "a person please", "--fail", "busy")
+    assert "sipgate never reports a failed transfer" in result.output
+
+
+def test_simulate_fail_needs_this_process(make_app: MakeApp, recorder: Recorder) -> None:
+    app = _hunt_group(make_app, recorder)
+    result = invoke(app, "simulate", "vapi", "hi", "--fail", "busy", "--url", "http://127.0.0.1:9")
+    assert result.exit_code != 0 and "--fail plays in this process only" in result.output

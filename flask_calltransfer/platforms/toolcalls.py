@@ -263,6 +263,20 @@ def dry_run() -> t.Iterator[list[tuple[TransferRequest, Destination]]]:
         _DRY_RUN.reset(token)
 
 
+def carry_out(platform: Platform, call: TransferRequest, destination: Destination) -> None:
+    """Deliver ``destination`` through the platform's API, or inside :func:`dry_run` check it and
+    record it instead."""
+    dry = _DRY_RUN.get()
+    if dry is None:
+        platform.deliver(call, destination)
+        return
+    if isinstance(platform, ToolCallPlatform):
+        platform.check_delivery(destination)
+    else:
+        platform.check(destination)
+    dry.append((call, destination))
+
+
 class ToolCallPlatform(Platform):
     """A platform whose tool calls can ask for a transfer that an API then carries out.
 
@@ -305,12 +319,7 @@ class ToolCallPlatform(Platform):
         elif isinstance(outcome, DeliveryFailed):
             response = self.tool_result(call, error=messages.delivery_failed_result())
         else:
-            dry = _DRY_RUN.get()
-            if dry is None:
-                self.deliver(call, outcome)
-            else:
-                self.check_delivery(outcome)
-                dry.append((call, outcome))
+            carry_out(self, call, outcome)
             response = self.tool_result(call)
         return self.ledger.remember(call.tool_call_id, response)
 
