@@ -31,6 +31,7 @@ from .exceptions import InvalidDestination
 from .exceptions import StoreUnavailable
 from .exceptions import TransferRefused
 from .exceptions import UnsupportedDestination
+from .failover import RING_WINDOW
 from .failover import RepeatedNews
 from .failover import asked_again
 from .handlers import Running
@@ -188,7 +189,8 @@ class Dispatch:
                 return response
             return self._fallback()
         try:
-            if isinstance(answer, DestinationChain) or registry.gated:
+            # Not the property: two attribute reads, where a call would cost every request.
+            if isinstance(answer, DestinationChain) or registry.lines or registry.availability is not None:
                 return self._choose(answer, handler)
             destination = registry.coerce(answer, self.state.settings.default_region)
             return self._send(destination, handler)
@@ -204,10 +206,15 @@ class Dispatch:
         the fallback when none is."""
         app, call, platform, failover = self.app, self.call, self.platform, self.state.failover
         chain = answer if isinstance(answer, DestinationChain) else None
-        if chain is not None and platform.failover == "request" and call.call_id:
-            # Asked again for a call whose transfer is still waiting for its outcome: it failed.
-            outcome, detail = asked_again(call, platform)
-            with bookkeeping("settling a call's earlier transfer attempt"):
+        with bookkeeping("reading a call's earlier transfer attempt"):
+            pending = failover.pending(call)
+            if pending is not None and call.call_id:
+                if platform.failover in ("deliver", "reply") and time.time() < pending["at"] + RING_WINDOW:
+                    # Its outcome comes as an event, which moves the chain on: a second transfer
+                    # now would ring two people for one caller.
+                    return self._refuse(messages.transfer_in_progress())
+                # Asked again while the last transfer waits for its outcome: it did not work.
+                outcome, detail = asked_again(call, platform, pending["number"])
                 failover.settle(platform.name, call.call_id, outcome, detail)
         choice = failover.choose(
             call,
@@ -225,7 +232,8 @@ class Dispatch:
         destination = choice.destination
         if chain is not None:
             destination = platform.prepare_attempt(destination, chain)
-        attempt = failover.record(call, choice, chain) if choice.tracked else None
+        keep_chain = platform.failover in ("deliver", "reply")
+        attempt = failover.record(call, choice, chain, keep_chain=keep_chain) if choice.tracked else None
         try:
             response = self._send(destination, handler, attempt)
         except (InvalidDestination, UnsupportedDestination):
@@ -395,6 +403,7 @@ def _follow_up(
             found.detail,
             news=body,
             call_over=platform.outcome_after_call,
+            about=found.attempt,
         )
     except RepeatedNews:
         if platform.failover != "reply" or body is None:
@@ -404,53 +413,53 @@ def _follow_up(
         return None if kept is None else Response(kept[0], mimetype=kept[1])
     if attempt is None:
         return None
-    if not attempt.failed:
+    if attempt.outcome == "connected":
         _finished(app, platform.name, call_id, "connected", attempt.destination, failover)
         return None
-    if found.ended or platform.failover not in ("deliver", "reply"):
+    if found.ended or not attempt.failed or platform.failover not in ("deliver", "reply"):
         # "request": the platform asks again while the call goes on; None: it never does.
         if found.ended or platform.failover is None:
             _finished(app, platform.name, call_id, found.outcome, None, failover)
         return None
-    chain = failover.chain(platform.name, call_id)
     call = platform.event_call(event)
-    choice = None
-    if chain is not None:
+    chain = failover.chain(call)
+    check = _checker(call, lambda: max(call.received + timeout - _monotonic(), 0.001))
+    # Each entry at most once: one that cannot be delivered is settled and the next tried.
+    for _ in range(len(chain.destinations) if chain is not None else 0):
+        assert chain is not None
         choice = failover.choose(
             call,
             chain,
             coerce=lambda entry: state.registry.coerce(entry, state.settings.default_region),
-            check=_checker(call, lambda: max(call.received + timeout - _monotonic(), 0.001)),
+            check=check,
             skipped=functools.partial(_skipped, app, call),
             skip_tried=True,
         )
-    if choice is None:
-        _finished(app, platform.name, call_id, found.outcome, None, failover)
-        return None
-    destination = (
-        platform.prepare_attempt(choice.destination, chain) if chain is not None else choice.destination
-    )
-    nxt = failover.record(call, choice, None)
-    try:
-        if platform.failover == "deliver":
-            carry_out(platform, call, destination)
-            response = None
-        else:
-            response = platform.render(call, destination)
-            if body is not None:
-                failover.keep_reply(
-                    platform.name, call_id, body, response.get_data(as_text=True), response.mimetype
-                )
-    except (DeliveryFailed, UnsupportedDestination) as exc:
-        logger.error(messages.failover_delivery_failed(platform.name, call_id, str(exc)))
-        signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
-        with bookkeeping("settling an attempt that was not delivered"):
-            failover.settle(platform.name, call_id, "failed", "not delivered")
-        _finished(app, platform.name, call_id, "failed", None, failover)
-        return None
-    if nxt is not None:
-        signals.transfer_attempted.send(app, call=call, destination=destination, attempt=nxt)
-    return response
+        if choice is None:
+            break
+        destination = platform.prepare_attempt(choice.destination, chain)
+        nxt = failover.record(call, choice, None, keep_chain=False)
+        try:
+            if platform.failover == "deliver":
+                carry_out(platform, call, destination)
+                response = None
+            else:
+                response = platform.render(call, destination)
+                if body is not None:
+                    failover.keep_reply(
+                        platform.name, call_id, body, response.get_data(as_text=True), response.mimetype
+                    )
+        except (DeliveryFailed, UnsupportedDestination) as exc:
+            logger.error(messages.failover_delivery_failed(platform.name, call_id, str(exc)))
+            signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
+            with bookkeeping("settling an attempt that was not delivered"):
+                failover.settle(platform.name, call_id, "failed", "not delivered")
+            continue
+        if nxt is not None:
+            signals.transfer_attempted.send(app, call=call, destination=destination, attempt=nxt)
+        return response
+    _finished(app, platform.name, call_id, found.outcome, None, failover)
+    return None
 
 
 def _report_outcome(
@@ -466,6 +475,10 @@ def _report_outcome(
         reply = _follow_up(app, state, platform, event, found, body)
     except StoreUnavailable as exc:
         logger.warning(messages.store_bookkeeping_skipped("following up a transfer's outcome", str(exc)))
+    except Exception:
+        # A bug of ours, or a part that failed where nothing expected it: the event's own
+        # handlers and answer still come.
+        logger.exception(messages.follow_up_failed(platform.name, repr(event.call_id)))
     # Outcomes are tracked only while someone listens: it costs a store write per transfer.
     if not signals.transfer_outcome.has_receivers_for(app):
         return reply

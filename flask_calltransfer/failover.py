@@ -10,6 +10,7 @@ tried the way the platform allows (see :attr:`Platform.failover
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -38,6 +39,15 @@ ATTEMPTS_TTL = 6 * 3600.0
 #: A slot is given back this long before it expires at the latest, so a slot that another call
 #: may hold by now is never given back on its behalf.
 _SLOT_MARGIN = 5.0
+#: The most attempts of one call that are read: a chain holds at most this many destinations.
+MAX_ATTEMPTS = 20
+#: How long a transfer sent through an API or a dial may ring before its silence counts as a
+#: failure: until then a new request for the call is told that a transfer is under way.
+RING_WINDOW = 90.0
+#: The outcomes that say the destination never took the call, so its place is free again.
+NOT_TAKEN = frozenset({"busy", "no-answer", "voicemail", "failed", "cancelled"})
+#: Stands for the call's own caller in a chain kept for later attempts: the store never holds it.
+_CALLER = "\u0000caller"
 
 
 class RepeatedNews(Exception):
@@ -70,12 +80,13 @@ SkipListener = t.Callable[[Destination, str], None]
 
 
 def entry_key(destination: Destination) -> str:
-    """How a chain entry is known among a call's attempts: its directory name, else a digest."""
+    """How a chain entry is known among a call's attempts: its directory name, else a digest of
+    everything it is (one-way: no number can be read back from it)."""
     if destination.directory_name:
         return destination.directory_name
-    return (
-        "d:" + hashlib.sha256(repr(_encode(destination) or destination.describe()).encode()).hexdigest()[:16]
-    )
+    fields = dataclasses.fields(destination)  # type: ignore[arg-type]
+    values = [(field.name, getattr(destination, field.name)) for field in fields]
+    return "d:" + hashlib.sha256(f"{type(destination).__name__}:{values!r}".encode()).hexdigest()[:16]
 
 
 def _label(destination: Destination) -> str:
@@ -104,7 +115,9 @@ def _encode(destination: Destination) -> dict[str, t.Any] | None:
     return None
 
 
-def _decode(record: dict[str, t.Any], directory: t.Mapping[str, Destination]) -> Destination | None:
+def _decode(record: object, directory: t.Mapping[str, Destination]) -> Destination | None:
+    if not isinstance(record, dict):
+        return None
     try:
         if "name" in record:
             return directory.get(record["name"])
@@ -117,6 +130,16 @@ def _decode(record: dict[str, t.Any], directory: t.Mapping[str, Destination]) ->
     except (InvalidDestination, TypeError, ValueError):
         return None
     return None
+
+
+def _json(text: str | None) -> t.Any:
+    """A value kept in the store, or ``None`` for one that is missing or not ours (not JSON)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 class Failover:
@@ -139,12 +162,15 @@ class Failover:
 
     def _records(self, platform: str, call_id: str) -> list[dict[str, t.Any]]:
         base = self._key(platform, call_id)
-        count = int(self.store.get(base + ":n") or 0)
+        try:
+            count = int(self.store.get(base + ":n") or 0)
+        except ValueError:
+            count = 0
         found = []
-        for number in range(1, count + 1):
-            text = self.store.get(f"{base}:{number}")
-            if text is not None:
-                record = json.loads(text)
+        # The latest ones only, whatever the counter says: a call never needs more.
+        for number in range(max(1, count - MAX_ATTEMPTS + 1), count + 1):
+            record = _json(self.store.get(f"{base}:{number}"))
+            if isinstance(record, dict) and isinstance(record.get("key"), str):
                 record["number"] = number
                 found.append(record)
         return found
@@ -166,14 +192,16 @@ class Failover:
         for its outcome says that attempt failed."""
         found = self.attempts(call.platform, call.call_id)
         if found and found[-1].outcome is None and platform is not None and platform.failover == "request":
-            outcome, detail = asked_again(call, platform)
+            outcome, detail = asked_again(call, platform, found[-1].number)
             found = (*found[:-1], found[-1]._replace(outcome=outcome, detail=detail))
         return found
 
-    def record(self, call: TransferRequest, choice: Choice, chain: DestinationChain | None) -> Attempt | None:
-        """Keep a new attempt of ``call`` (and, for the first of a chain, the chain's entries,
-        for platforms whose next try starts from an outcome event). ``None`` if the store is down:
-        the transfer still goes ahead."""
+    def record(
+        self, call: TransferRequest, choice: Choice, chain: DestinationChain | None, *, keep_chain: bool
+    ) -> Attempt | None:
+        """Keep a new attempt of ``call`` (and, with ``keep_chain``, the chain's entries for the
+        worker that hears how it went). ``None`` if the store is down: the transfer still goes
+        ahead."""
         if not call.call_id:
             return None
         base = self._key(call.platform, call.call_id)
@@ -188,39 +216,57 @@ class Failover:
         with bookkeeping("keeping a transfer attempt"):
             number = self.store.incr(base + ":n", ttl=ATTEMPTS_TTL)
             self.store.set(f"{base}:{number}", json.dumps(record), ttl=ATTEMPTS_TTL)
-            if chain is not None and number == 1:
-                entries = [self._entry(entry) for entry in chain.destinations]
-                self.store.set(
-                    base + ":chain",
-                    json.dumps({"name": chain.name, "message": chain.message, "entries": entries}),
-                    ttl=ATTEMPTS_TTL,
-                )
+            if chain is not None and keep_chain:
+                entries = [
+                    entry if isinstance(entry, str) else _encode(entry) for entry in chain.destinations
+                ]
+                kept = json.dumps({"name": chain.name, "message": chain.message, "entries": entries})
+                if call.caller:
+                    # The caller's own number (a caller ID shown to the person answering) is put
+                    # back from the event that asks for the next attempt.
+                    kept = kept.replace(
+                        json.dumps(call.caller)[1:-1], _CALLER.encode("unicode_escape").decode()
+                    )
+                self.store.set(base + ":chain", kept, ttl=ATTEMPTS_TTL)
             record["number"] = number
             return _attempt(record)
         return None
 
-    def _entry(self, entry: Destination | str) -> t.Any:
-        if isinstance(entry, str):
-            return entry
-        return _encode(entry)
-
-    def chain(self, platform: str, call_id: str) -> DestinationChain | None:
-        """The chain the call's first attempt came from, rebuilt from the store."""
-        text = self.store.get(self._key(platform, call_id) + ":chain")
+    def chain(self, call: TransferRequest) -> DestinationChain | None:
+        """The chain the call's first attempt came from, rebuilt from the store; entries that no
+        longer build (a name gone from the directory, the caller's number unknown) are left out."""
+        text = self.store.get(self._key(call.platform, t.cast(str, call.call_id)) + ":chain")
         if text is None:
             return None
-        data = json.loads(text)
+        escaped = _CALLER.encode("unicode_escape").decode()
+        if escaped in text:
+            if not call.caller:
+                return None
+            text = text.replace(escaped, json.dumps(call.caller)[1:-1])
+        data = _json(text)
+        if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+            return None
         entries: list[Destination | str] = []
-        for entry in data.get("entries") or []:
+        for entry in data["entries"][:MAX_ATTEMPTS]:
             if isinstance(entry, str):
                 entries.append(entry)
-            elif isinstance(entry, dict):
+            else:
                 decoded = _decode(entry, self.registry.directory)
                 if decoded is not None:
                     entries.append(decoded)
         if not entries:
             return None
-        return DestinationChain(entries, name=data.get("name"), message=data.get("message"))
+        try:
+            return DestinationChain(entries, name=data.get("name") or None, message=data.get("message"))
+        except (TypeError, ValueError):
+            return None
+
+    def pending(self, call: TransferRequest) -> dict[str, t.Any] | None:
+        """The call's latest attempt while it waits for its outcome, else ``None``."""
+        if not call.call_id:
+            return None
+        records = self._records(call.platform, call.call_id)
+        return records[-1] if records and records[-1]["outcome"] is None else None
 
     def settle(
         self,
@@ -231,34 +277,46 @@ class Failover:
         *,
         news: bytes | None = None,
         call_over: bool = False,
+        about: int | None = None,
     ) -> Attempt | None:
         """Give the call's latest attempt its outcome, once across every worker, and give back its
-        capacity slot unless it connected. ``None`` when there is no attempt waiting for one, or
-        another delivery of the same news settled it first.
+        capacity slot when the destination never took the call. ``None`` when there is no attempt
+        waiting for one, the news is about an earlier attempt, or another delivery of the same
+        news settled it first.
 
         :param news: the raw body of the event that tells; the same body delivered again (a
             retry, or to another worker) settles nothing, even once a later attempt waits, and
             raises :class:`RepeatedNews`.
         :param call_over: a connected outcome that says the transferred call ended, so its place
             is free again too.
+        :param about: the number of the attempt the platform says the news is about, when it says.
         """
         records = self._records(platform, call_id)
         if not records or records[-1]["outcome"] is not None:
             return None
         latest = records[-1]
-        if (
-            news is not None
-            and self.store.incr(self.news_key(platform, call_id, news), ttl=ATTEMPTS_TTL) != 1
-        ):
-            raise RepeatedNews
-        base = f"{self._key(platform, call_id)}:{latest['number']}"
-        if self.store.incr(base + ":settled", ttl=ATTEMPTS_TTL) != 1:
+        number = latest["number"]
+        if about is not None and about < number:
+            # How an earlier transfer went, told late: the one ringing now is another.
             return None
-        latest.update(outcome=outcome, detail=detail)
-        number = latest.pop("number")
-        self.store.set(base, json.dumps(latest), ttl=ATTEMPTS_TTL)
-        latest["number"] = number
-        if outcome != "connected" or call_over:
+        base = self._key(platform, call_id)
+        news_key = self.news_key(platform, call_id, news) if news is not None else None
+        if news_key is not None and self.store.incr(news_key, ttl=ATTEMPTS_TTL) != 1:
+            raise RepeatedNews
+        try:
+            if self.store.incr(f"{base}:{number}:settled", ttl=ATTEMPTS_TTL) != 1:
+                return None
+            latest.update(outcome=outcome, detail=detail)
+            kept = {key: value for key, value in latest.items() if key != "number"}
+            self.store.set(f"{base}:{number}", json.dumps(kept), ttl=ATTEMPTS_TTL)
+        except StoreUnavailable:
+            # Heard but not kept: the same news delivered again must be heard again.
+            if news_key is not None:
+                # Worth a try right after the failure: otherwise the platform's retry is lost.
+                with bookkeeping("forgetting news that was not kept"), self.store.trying():
+                    self.store.delete(news_key)
+            raise
+        if outcome in NOT_TAKEN or call_over:
             self.release(latest)
         return _attempt(latest)
 
@@ -281,12 +339,11 @@ class Failover:
         deadline = time.monotonic() + wait
         while True:
             try:
-                text = self.store.get(key)
+                data = _json(self.store.get(key))
             except StoreUnavailable:
                 return None
-            if text is not None:
-                data = json.loads(text)
-                return str(data["body"]), data.get("mimetype")
+            if isinstance(data, dict) and isinstance(data.get("body"), str):
+                return data["body"], data.get("mimetype")
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.05)
@@ -294,11 +351,15 @@ class Failover:
     def release(self, record: t.Mapping[str, t.Any]) -> None:
         """Give back an attempt's capacity slot, while it is surely still the attempt's."""
         slot, name = record.get("slot"), record.get("key")
-        if slot is None or not isinstance(name, str):
+        if type(slot) is not int or not isinstance(name, str):
             return
-        if time.time() < float(record.get("at", 0.0)) + self.hold - _SLOT_MARGIN:
+        try:
+            at = float(record.get("at", 0.0))
+        except (TypeError, ValueError):
+            return
+        if time.time() < at + self.hold - _SLOT_MARGIN:
             with bookkeeping("giving back a capacity slot"):
-                self.store.delete(_slot_key(name, int(slot)))
+                self.store.delete(_slot_key(name, slot))
 
     # Choosing --------------------------------------------------------------------------------
 
@@ -313,10 +374,8 @@ class Failover:
         skip_tried: bool,
     ) -> Choice | None:
         """The first destination of ``answer`` that is free to take ``call``, holding its capacity
-        slot; ``None`` if every one is unavailable, full, or (``skip_tried``) tried on this call.
-
-        :raises InvalidDestination: for an entry that is no destination (an unknown name).
-        """
+        slot; ``None`` if every one is unavailable, full, not a destination, or (``skip_tried``)
+        tried on this call."""
         chain: DestinationChain | None = None
         entries: tuple[Destination | str, ...]
         if isinstance(answer, DestinationChain):
@@ -325,7 +384,14 @@ class Failover:
             entries = (answer,)
         tried = {a["key"] for a in self._records_or_none(call)} if chain is not None and skip_tried else set()
         for entry in entries:
-            destination = coerce(entry)
+            try:
+                destination = coerce(entry)
+            except InvalidDestination as exc:
+                if chain is None:
+                    raise
+                # A typo in one entry must not keep the caller from the others.
+                logger.error(messages.chain_entry_skipped(exc, repr(call)))
+                continue
             key = entry_key(destination)
             if key in tried:
                 continue
@@ -378,11 +444,13 @@ class Failover:
         return False
 
 
-def asked_again(call: TransferRequest, platform: Platform) -> tuple[str, str]:
-    """How the previous attempt of a call that is asked for again ended: what the request says,
-    else failed (the platform would not ask again otherwise)."""
+def asked_again(call: TransferRequest, platform: Platform, number: int) -> tuple[str, str]:
+    """How attempt ``number``, the latest of a call that is asked for again, ended: what the
+    request says of it, else failed (the platform would not ask again otherwise)."""
     earlier = platform.earlier_outcome(call)
-    return (earlier.outcome, earlier.detail) if earlier is not None else ("failed", "asked again")
+    if earlier is not None and (earlier.attempt is None or earlier.attempt >= number):
+        return earlier.outcome, earlier.detail
+    return "failed", "asked again"
 
 
 def _slot_key(name: str, slot: int) -> str:

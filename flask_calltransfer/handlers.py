@@ -183,11 +183,6 @@ class Registry:
         #: The app's availability check, from :meth:`CallTransfer.availability`.
         self.availability: AvailabilityCheck | None = None
 
-    @property
-    def gated(self) -> bool:
-        """Whether any answer must pass an availability check or a capacity count."""
-        return bool(self.lines) or self.availability is not None
-
     def coerce(self, value: object, region: str | None) -> Destination:
         """Turn a handler's answer into a destination, raising InvalidDestination if it is none."""
         if isinstance(value, Destination):

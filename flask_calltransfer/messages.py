@@ -970,3 +970,25 @@ def available_invalid(value: object) -> str:
 
 def failover_delivery_failed(platform: str, call_id: str, detail: str) -> str:
     return f"The next destination of {platform} call {call_id!r} could not be sent. {detail}"
+
+
+def transfer_in_progress() -> str:
+    return "A transfer of this call is already under way; wait for it to connect or fail."
+
+
+def chain_entry_skipped(exc: object, call: str) -> str:
+    return f"A DestinationChain entry for {call} is skipped: {exc} Fix the entry in the handler."
+
+
+def follow_up_failed(platform: str, call_id: str) -> str:
+    return (
+        f"Following up the transfer outcome of {platform} call {call_id} failed; the event is still"
+        " answered. This is a bug: please report it with this traceback."
+    )
+
+
+def chain_too_long(count: int, limit: int) -> str:
+    return (
+        f"A DestinationChain holds at most {limit} destinations, not {count}: a caller never waits"
+        " through more. Use a DestinationPool to spread calls over a larger team."
+    )

@@ -734,6 +734,9 @@ class DestinationChain:
         entries = tuple(destinations) if not isinstance(destinations, (str, Destination)) else (destinations,)
         if not entries:
             raise ValueError(messages.chain_empty())
+        if len(entries) > 20:
+            # Each entry may cost store round trips on every request of the call.
+            raise ValueError(messages.chain_too_long(len(entries), 20))
         for entry in entries:
             if not isinstance(entry, (Destination, str)):
                 raise TypeError(messages.chain_entry_invalid(entry))
@@ -745,6 +748,9 @@ class DestinationChain:
         object.__setattr__(self, "destinations", entries)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "message", text)
+
+
+_NOT_REACHED = frozenset({"busy", "no-answer", "voicemail", "failed", "cancelled", "caller-hung-up"})
 
 
 class Attempt(t.NamedTuple):
@@ -767,8 +773,8 @@ class Attempt(t.NamedTuple):
 
     @property
     def failed(self) -> bool:
-        """Whether it ended without reaching anyone."""
-        return self.outcome is not None and self.outcome != "connected"
+        """Whether it ended without reaching anyone (``unknown`` is not known to have failed)."""
+        return self.outcome in _NOT_REACHED
 
 
 #: Anything a handler may return: a destination, a string shorthand, a chain to try in order, or

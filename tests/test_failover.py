@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import typing as t
 
 import pytest
@@ -14,6 +15,7 @@ from flask_calltransfer import BusinessHours
 from flask_calltransfer import CallTransfer
 from flask_calltransfer import DestinationChain
 from flask_calltransfer import NumberDestination
+from flask_calltransfer import SipDestination
 from flask_calltransfer import TransferPlan
 from flask_calltransfer import TransferRequest
 from flask_calltransfer import testing
@@ -378,12 +380,23 @@ def test_max_concurrent_is_checked(value: t.Any) -> None:
         CallTransfer().add_destination("anna", NumberDestination(ANNA), max_concurrent=value)
 
 
-def test_an_unknown_name_in_a_chain_goes_down_the_failure_path(make_app: MakeApp) -> None:
+def test_an_unknown_name_in_a_chain_is_skipped_and_logged(
+    make_app: MakeApp, caplog: pytest.LogCaptureFixture
+) -> None:
     transfers = CallTransfer()
     transfers.on_request(lambda call: DestinationChain(["nobody", ANNA]))
     app, _ = make_app(transfers, CALLTRANSFER_FALLBACK=DESK)
+    # A typo in one entry must not keep the caller from the others.
+    assert vapi_number(Vapi(app.test_client()).ask(call_id="c-unknown")) == ANNA
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("is skipped" in e and "'nobody'" in e for e in errors)
+    # A plain answer naming nobody still goes down the failure path.
+    transfers = CallTransfer()
+    transfers.add_destination("anna", NumberDestination(ANNA), max_concurrent=1)
+    transfers.on_request(lambda call: "nobody")
+    app, _ = make_app(transfers, CALLTRANSFER_FALLBACK=DESK)
     with testing.record_signals(app) as heard:
-        assert vapi_number(Vapi(app.test_client()).ask(call_id="c-unknown")) == DESK
+        assert vapi_number(Vapi(app.test_client()).ask(call_id="c-plain")) == DESK
     assert [f["stage"] for f in heard.named("transfer-failed")] == ["destination"]
 
 
@@ -436,3 +449,196 @@ def test_stats_show_how_often_the_first_choice_failed_and_who_took_the_call(make
     )
     assert page.status_code == 200
     assert "Failover: 3 calls, the first choice failed for\n2 (66.7%)" in page.get_data(as_text=True)
+
+
+# What an attacker's review found --------------------------------------------------------------------
+
+
+def test_a_new_tool_call_while_the_next_transfer_rings_starts_no_other(
+    voicedock: tuple[Flask, VoiceDock], recorder: Recorder
+) -> None:
+    app, vd = voicedock
+    vd.tool_call("vd-r", "tc-r1")
+    vd.status("vd-r", "failed")
+    # The assistant asks again while bram rings: told the transfer is under way, nothing sent.
+    again = vd.tool_call("vd-r", "tc-r2").get_json()
+    assert "already under way" in json.dumps(again)
+    assert destinations_sent(recorder) == [ANNA, BRAM]
+
+
+def test_news_of_an_earlier_vapi_transfer_does_not_settle_the_one_ringing(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    directory(transfers, bram={"max_concurrent": 1})
+    transfers.on_request(
+        lambda call: "bram" if call.call_id == "other" else DestinationChain(["anna", "bram"])
+    )
+    app, _ = make_app(transfers, CALLTRANSFER_FALLBACK="desk")
+    vapi = Vapi(app.test_client())
+    busy = {"transfers": [{"status": "busy"}]}
+    vapi.ask(call_id="c-late")
+    assert vapi_number(vapi.ask(call_id="c-late", artifact=busy)) == BRAM
+    # A late update still showing one transfer, busy: it is anna's, not bram's.
+    vapi.post(testing.vapi_event("status-update", call_id="c-late", status="in-progress", artifact=busy))
+    assert vapi_number(vapi.ask(call_id="other")) == DESK  # bram is still on c-late
+    with testing.record_signals(app) as heard:
+        ended = testing.vapi_event(
+            "status-update", call_id="c-late", status="ended", endedReason="assistant-forwarded-call"
+        )
+        vapi.post(ended)
+    assert [(f["outcome"], f["destination"]) for f in heard.named("transfer-finished")] == [
+        ("connected", "bram")
+    ]
+
+
+def test_an_outcome_that_says_nothing_keeps_the_place(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    directory(transfers, bram={"max_concurrent": 1})
+    transfers.on_request(lambda call: DestinationChain(["bram", "desk"]))
+    app, _ = make_app(transfers, CALLTRANSFER_SIPGATE_TOKEN=TOKEN)
+    sipgate = Sipgate(app.test_client())
+
+    def target(session: str) -> str:
+        return str(
+            sipgate.event("user_speak", session_id=session, text="hi").get_json()["target_phone_number"]
+        )
+
+    assert target("s-a") == BRAM
+    # The session ends once the caller is transferred: bram is talking to them, not free.
+    sipgate.event("session_end", session_id="s-a")
+    assert target("s-b") == DESK
+
+
+def test_destinations_that_mask_alike_are_told_apart(make_app: MakeApp) -> None:
+    plan = TransferPlan("warm-transfer-say-message", message="A caller for you.")
+    first, second = (
+        SipDestination(f"sip:{who}@pbx.example.com", transfer_plan=plan) for who in ("anna", "bram")
+    )
+    assert first.describe() == second.describe()
+    transfers = CallTransfer()
+    transfers.on_request(lambda call: DestinationChain([first, second]))
+    app, _ = make_app(transfers)
+    vapi = Vapi(app.test_client())
+    sent = [vapi.ask(call_id="c-mask").get_json()["destination"]["sipUri"] for _ in range(2)]
+    assert sent == ["sip:anna@pbx.example.com", "sip:bram@pbx.example.com"]
+
+
+def test_a_call_routed_twice_holds_one_place(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    directory(transfers, anna={"max_concurrent": 1})
+    transfers.on_request(lambda call: "anna")
+    app, _ = make_app(transfers, CALLTRANSFER_FALLBACK="desk")
+    vapi = Vapi(app.test_client())
+    assert [vapi_number(vapi.ask(call_id="c-twice")) for _ in range(2)] == [ANNA, ANNA]
+    vapi.post(
+        testing.vapi_event(
+            "status-update", call_id="c-twice", status="ended", endedReason="call.forwarding.no-answer"
+        )
+    )
+    assert vapi_number(vapi.ask(call_id="c-next")) == ANNA
+
+
+class _Blip(MemoryStore):
+    fail_settle = False
+
+    def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        if self.fail_settle and key.endswith(":settled"):
+            self.fail_settle = False
+            raise OSError("connection reset")
+        return super().incr(key, amount, ttl=ttl)
+
+
+def test_news_not_kept_in_a_store_blip_is_heard_when_sent_again(
+    make_app: MakeApp, recorder: Recorder
+) -> None:
+    store = _Blip()
+    transfers = CallTransfer(store=store)
+    directory(transfers)
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    app, _ = make_app(
+        transfers,
+        CALLTRANSFER_STORE_COOLDOWN=0.05,
+        CALLTRANSFER_VOICEDOCK_SECRET=VD_SECRET,
+        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
+        CALLTRANSFER_VOICEDOCK_API_KEY="vd-key",
+        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+    )
+    vd = VoiceDock(app)
+    vd.tool_call("vd-blip", "tc-blip")
+    store.fail_settle = True
+    assert vd.status("vd-blip", "failed").status_code == 200
+    assert destinations_sent(recorder) == [ANNA]
+    time.sleep(0.1)  # the breaker's cool-down
+    assert vd.again().status_code == 200
+    assert destinations_sent(recorder) == [ANNA, BRAM]
+
+
+def test_a_broken_later_entry_is_skipped_on_voicedock_and_event_hooks_still_run(
+    make_app: MakeApp, recorder: Recorder
+) -> None:
+    transfers = CallTransfer()
+    directory(transfers)
+    transfers.on_request(lambda call: DestinationChain(["anna", "anan", "desk"]))
+    hooks: list[str] = []
+    transfers.on_event("status-update")(lambda event: hooks.append(event.type))
+    app, _ = make_app(
+        transfers,
+        CALLTRANSFER_VOICEDOCK_SECRET=VD_SECRET,
+        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
+        CALLTRANSFER_VOICEDOCK_API_KEY="vd-key",
+        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+    )
+    vd = VoiceDock(app)
+    vd.tool_call("vd-typo", "tc-typo")
+    assert vd.status("vd-typo", "failed").get_json() == {}
+    assert destinations_sent(recorder) == [ANNA, DESK] and hooks == ["status-update"]
+
+
+def test_the_callers_number_is_never_kept_with_the_chain(make_app: MakeApp) -> None:
+    from flask_calltransfer.failover import Choice
+
+    store = MemoryStore()
+    app, transfers = make_app(CallTransfer(store=store))
+    caller = "+31612345678"
+    chain = DestinationChain(
+        [
+            NumberDestination(ANNA, caller_id=caller),
+            SipDestination("sip:desk@pbx.example.com", headers={"X-Caller": caller}),
+        ]
+    )
+    failover = app.extensions["calltransfer"].failover
+    call = TransferRequest(platform="voicedock", event="tool-calls", call_id="vd-own", caller=caller)
+    first = transfers.registry.coerce(chain.destinations[0], None)
+    failover.record(call, Choice(first, "k", "anna", None, True), chain, keep_chain=True)
+    assert caller not in json.dumps(store._data) and caller[1:] not in json.dumps(store._data)  # noqa: SLF001
+    # The worker that sends the next attempt has the caller from the event, and puts it back.
+    rebuilt = failover.chain(call)
+    assert rebuilt is not None
+    assert rebuilt.destinations[0].caller_id == caller
+    assert rebuilt.destinations[1].headers == {"X-Caller": caller}
+    # Without it, entries that need it are not rebuilt rather than sent wrong.
+    nobody = TransferRequest(platform="voicedock", event="status-update", call_id="vd-own")
+    assert failover.chain(nobody) is None
+
+
+@pytest.mark.parametrize(
+    ("suffix", "value"), [(":1", "{oops"), (":1", "[1, 2]"), (":n", "many"), (":n", "200000")]
+)
+def test_store_values_that_are_not_ours_never_cost_the_caller(
+    make_app: MakeApp, suffix: str, value: str
+) -> None:
+    store = MemoryStore()
+    transfers = CallTransfer(store=store)
+    directory(transfers)
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    app, _ = make_app(transfers)
+    vapi = Vapi(app.test_client())
+    vapi.ask(call_id="c-odd")
+    store.set("attempts:vapi:c-odd" + suffix, value, ttl=600)
+    with testing.record_signals(app) as heard:
+        assert vapi_number(vapi.ask(call_id="c-odd")) in (ANNA, BRAM)
+    assert heard.named("transfer-failed") == [] and heard.named("transfer-refused") == []
+
+
+def test_a_chain_is_bounded() -> None:
+    with pytest.raises(ValueError, match="at most 20"):
+        DestinationChain([f"+3120794{n:04d}" for n in range(21)])

@@ -53,6 +53,8 @@ class TransferOutcome(t.NamedTuple):
     definite: bool
     #: Whether the call itself is over, so no later destination can be tried.
     ended: bool = False
+    #: Which transfer of the call it is about (1 for the first), when the platform says.
+    attempt: int | None = None
 
 
 #: The outcome vocabulary shared by every platform. ``voicemail`` and ``cancelled`` come from

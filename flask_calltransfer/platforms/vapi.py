@@ -93,8 +93,9 @@ _TRANSFER_STATUSES = {
 _ARTIFACT_EVENTS = frozenset({"transfer-update", "status-update", "end-of-call-report"})
 
 
-def _transfer_status(payload: dict[str, t.Any]) -> str | None:
-    """The status of the call's latest transfer in ``artifact.transfers``, if it has one.
+def _transfer_status(payload: dict[str, t.Any]) -> tuple[str | None, int]:
+    """The status of the call's latest transfer in ``artifact.transfers``, if it has one, and how
+    many transfers the call has had (which one the status is about).
 
     The message's ``artifact`` is "a live version of call.artifact"; the call's own is read when
     the message has none. Only the latest transfer counts: an earlier one's status is not this
@@ -108,8 +109,8 @@ def _transfer_status(payload: dict[str, t.Any]) -> str | None:
         if isinstance(transfers, list) and transfers:
             latest = transfers[-1]
             status = latest.get("status") if isinstance(latest, dict) else None
-            return status if isinstance(status, str) else None
-    return None
+            return (status if isinstance(status, str) else None), len(transfers)
+    return None, 0
 
 
 # Request schemas: only the fields a TransferRequest uses are validated. The artifact's message
@@ -606,10 +607,10 @@ class VapiPlatform(ToolCallPlatform):
             event.type == "status-update" and event.payload.get("status") == "ended"
         )
         if event.type in _ARTIFACT_EVENTS:
-            status = _transfer_status(event.payload)
+            status, count = _transfer_status(event.payload)
             # A status the vocabulary does not know yet is left to the call's end to report.
             if status is not None and status in _TRANSFER_STATUSES:
-                return TransferOutcome(_TRANSFER_STATUSES[status], status, True, ended)
+                return TransferOutcome(_TRANSFER_STATUSES[status], status, True, ended, count)
         if event.type == "transfer-update":
             # Without a final status: Vapi sends transfer-update "whenever a transfer happens",
             # which for a warm transfer is before anyone answered. The call's end reports it.
@@ -630,9 +631,9 @@ class VapiPlatform(ToolCallPlatform):
     def earlier_outcome(self, call: TransferRequest) -> TransferOutcome | None:
         # A request that asks again carries the call's artifact, whose latest transfer record
         # says how the last one ended.
-        status = _transfer_status(call.raw)
+        status, count = _transfer_status(call.raw)
         if status is not None and status in _TRANSFER_STATUSES:
-            return TransferOutcome(_TRANSFER_STATUSES[status], status, True)
+            return TransferOutcome(_TRANSFER_STATUSES[status], status, True, attempt=count)
         return None
 
     def prepare_attempt(self, destination: Destination, chain: DestinationChain) -> Destination:

@@ -291,6 +291,28 @@ class VoiceDockPlatform(ToolCallPlatform):
     def render_event(self, event: PlatformEvent, reply: dict[str, t.Any] | None) -> Response:
         return json_response(reply if reply is not None else {})
 
+    def event_call(self, event: PlatformEvent) -> TransferRequest:
+        # The caller's number too: a chain's caller ID may be the caller's own.
+        payload = event.payload
+
+        def number(field: str) -> str | None:
+            holder = payload.get(field)
+            found = holder.get("number") if isinstance(holder, dict) else None
+            return found if isinstance(found, str) else None
+
+        call = payload.get("call")
+        outbound = isinstance(call, dict) and call.get("type") in ("outbound_phone_call", "outboundPhoneCall")
+        customer, ours = number("customer"), number("phone_number")
+        return TransferRequest(
+            platform=self.name,
+            event=event.type,
+            call_id=event.call_id,
+            caller=ours if outbound else customer,
+            called=customer if outbound else ours,
+            raw=payload,
+            region=self.settings.default_region,
+        )
+
     def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
         # The SDK's StatusUpdatePayload and the status-update page put the status in
         # message.call.status; earlier pages showed it as message.status. Both are read.
