@@ -189,6 +189,16 @@ def test_handlers_see_attempts_and_decide_themselves(make_app: MakeApp) -> None:
 # VoiceDock: a failed status update sends the next transfer through the API, once -----------------
 
 
+def voicedock_config(recorder: Recorder) -> dict[str, t.Any]:
+    """VoiceDock with its transfer tool, its Call Control API the recorder."""
+    return {
+        "CALLTRANSFER_VOICEDOCK_SECRET": VD_SECRET,
+        "CALLTRANSFER_VOICEDOCK_TOOLS": ["transfer_call"],
+        "CALLTRANSFER_VOICEDOCK_API_KEY": "vd-key",
+        "CALLTRANSFER_VOICEDOCK_API_URL": recorder.url,
+    }
+
+
 @pytest.fixture
 def voicedock(make_app: MakeApp, recorder: Recorder) -> tuple[Flask, VoiceDock]:
     transfers = CallTransfer()
@@ -196,10 +206,7 @@ def voicedock(make_app: MakeApp, recorder: Recorder) -> tuple[Flask, VoiceDock]:
     transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
     app, _ = make_app(
         transfers,
-        CALLTRANSFER_VOICEDOCK_SECRET=VD_SECRET,
-        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
-        CALLTRANSFER_VOICEDOCK_API_KEY="vd-key",
-        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+        **voicedock_config(recorder),
     )
     return app, VoiceDock(app)
 
@@ -557,10 +564,7 @@ def test_news_not_kept_in_a_store_blip_is_heard_when_sent_again(
     app, _ = make_app(
         transfers,
         CALLTRANSFER_STORE_COOLDOWN=0.05,
-        CALLTRANSFER_VOICEDOCK_SECRET=VD_SECRET,
-        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
-        CALLTRANSFER_VOICEDOCK_API_KEY="vd-key",
-        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+        **voicedock_config(recorder),
     )
     vd = VoiceDock(app)
     vd.tool_call("vd-blip", "tc-blip")
@@ -582,10 +586,7 @@ def test_a_broken_later_entry_is_skipped_on_voicedock_and_event_hooks_still_run(
     transfers.on_event("status-update")(lambda event: hooks.append(event.type))
     app, _ = make_app(
         transfers,
-        CALLTRANSFER_VOICEDOCK_SECRET=VD_SECRET,
-        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
-        CALLTRANSFER_VOICEDOCK_API_KEY="vd-key",
-        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+        **voicedock_config(recorder),
     )
     vd = VoiceDock(app)
     vd.tool_call("vd-typo", "tc-typo")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import json
 import typing as t
 
@@ -256,18 +257,21 @@ class Platform(abc.ABC):
     #: caller may well say the same thing twice.
     answers_replays: t.ClassVar[bool] = False
 
-    @property
+    @functools.cached_property
     def verifies_headers_only(self) -> bool:
         """Whether :meth:`verify` reads nothing but the headers (a shared secret or token), so the
         view can check them before it reads, and waits for, the body."""
         return isinstance(self.verifier, SharedSecretVerifier)
 
-    @property
+    @functools.cached_property
     def remembers_answers(self) -> bool:
         """Whether this app keeps answers for replays (:attr:`answers_replays`): only when requests
         are signed over their body. A shared secret travels in the clear, so whoever captured a
         request holds it and can send new ones; keeping answers would cost two store writes per
         request and protect nothing. Without verification there is nothing to protect either.
+
+        Both are worked out once (a platform's verifier is set when it is built) and read on every
+        webhook.
 
         .. versionadded:: 0.1
         """

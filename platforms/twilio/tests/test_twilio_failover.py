@@ -29,7 +29,8 @@ def dialled(twiml: str) -> str | None:
     return None
 
 
-def make() -> Flask:
+def make(transfers: CallTransfer | None = None) -> Flask:
+    """A Twilio app; by default anna (one call at once), then bram, for every call."""
     app = Flask(__name__)
     app.config.update(
         TESTING=True,
@@ -37,10 +38,11 @@ def make() -> Flask:
         CALLTRANSFER_PLATFORMS=["twilio"],
         CALLTRANSFER_STORE_URL="memory://",
     )
-    transfers = CallTransfer()
-    transfers.add_destination("anna", NumberDestination(ANNA), max_concurrent=1)
-    transfers.add_destination("bram", NumberDestination(BRAM))
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    if transfers is None:
+        transfers = CallTransfer()
+        transfers.add_destination("anna", NumberDestination(ANNA), max_concurrent=1)
+        transfers.add_destination("bram", NumberDestination(BRAM))
+        transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
     transfers.init_app(app)
     return app
 
@@ -87,15 +89,9 @@ def test_a_caller_who_hung_up_while_it_rang_gets_nothing_more() -> None:
 
 
 def test_a_plain_destination_is_not_followed() -> None:
-    app = Flask(__name__)
-    app.config.update(
-        TESTING=True,
-        CALLTRANSFER_TWILIO_AUTH_TOKEN="twilio-auth-token-0123456789abcdef",
-        CALLTRANSFER_PLATFORMS=["twilio"],
-        CALLTRANSFER_STORE_URL="memory://",
-    )
-    transfers = CallTransfer(app)
+    transfers = CallTransfer()
     transfers.on_request(lambda call: NumberDestination(ANNA))
+    app = make(transfers)
     post(app, encode(fields()))
     # Not a chain: nothing to follow, and Twilio goes on with the call's TwiML after the dial.
     assert dialled(post(app, encode(fields(CallStatus="in-progress", DialCallStatus="busy")))) is None
