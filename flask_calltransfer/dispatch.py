@@ -73,7 +73,18 @@ class Dispatch:
     :param body: the raw request body, which keys the replay memory; ``None`` routes without it.
     """
 
-    __slots__ = ("app", "state", "platform", "call", "body", "deadline", "timeout", "started", "running")
+    __slots__ = (
+        "app",
+        "state",
+        "platform",
+        "call",
+        "body",
+        "deadline",
+        "timeout",
+        "started",
+        "running",
+        "environ",
+    )
 
     def __init__(
         self,
@@ -83,6 +94,7 @@ class Dispatch:
         call: TransferRequest,
         body: bytes | None = None,
         deadline: RequestDeadline | None = None,
+        environ: dict[str, t.Any] | None = None,
     ) -> None:
         self.app = app
         self.state = state
@@ -95,6 +107,8 @@ class Dispatch:
         self.timeout = state.timeouts[platform.name]
         self.started = 0.0
         self.running = Running()
+        #: The WSGI environ of the request being answered, where the decision may go.
+        self.environ = environ
 
     def answer(self) -> Response:
         """The platform's answer to this request. Never raises.
@@ -120,14 +134,17 @@ class Dispatch:
         """Write what this request decided: an INFO line, or with ``CALLTRANSFER_DECISION_LOG =
         "environ"`` the same sentence, numbers masked, in the WSGI environ, where an access log
         line can end with it (one line per request instead of two)."""
-        if self.state.settings.decision_log == "environ" and has_request_context():
+        environ = self.environ
+        if environ is None and has_request_context():
+            environ = request.environ
+        if self.state.settings.decision_log == "environ" and environ is not None:
             # Not through the logger and its filter: mask here what a number could hide in, the
             # first argument (the platform's call id, or a whole message). The others are masked
             # already (a destination's description) or ours (the platform's and handler's names);
             # masking the whole line would cost twice as much.
             first, *rest = args
             masked = phone.mask_text(first) if isinstance(first, str) else first
-            request.environ[DECISION_ENVIRON] = line % (masked, *rest)
+            environ[DECISION_ENVIRON] = line % (masked, *rest)
             return
         logger.info(line, *args)
 

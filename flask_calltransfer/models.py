@@ -446,8 +446,16 @@ class Destination:
 
         .. versionadded:: 0.1
         """
-        target = self._target()
-        return f"{self.directory_name} ({target})" if self.directory_name else target
+        # Worked out once per destination (they are immutable): a directory entry is described
+        # in the decision line of every webhook it answers.
+        kept = getattr(self, "__dict__", None)
+        found: str | None = kept.get("_description") if kept is not None else None
+        if found is None:
+            target = self._target()
+            found = f"{self.directory_name} ({target})" if self.directory_name else target
+            if kept is not None:
+                kept["_description"] = found
+        return found
 
     def _target(self) -> str:
         raise NotImplementedError

@@ -127,8 +127,18 @@ def number_type(number: str) -> str:
         return "unknown"
 
 
+#: A UUID with at least one letter (nearly every platform's call id): no number can be found in
+#: it, since a number must start at its beginning and run to its end, and a letter breaks it.
+_PLAIN_UUID = re.compile(
+    r"(?=[0-9a-f-]*[a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
+
+
 def mask_text(text: str) -> str:
     """Mask every phone number found in ``text``, for log lines whose content we do not control."""
+    if len(text) == 36 and _PLAIN_UUID.fullmatch(text):
+        # A fifth of the time of the search below, on the call id of every decision line.
+        return text
     return _IN_TEXT.sub(lambda match: mask(match.group(0)), text)
 
 

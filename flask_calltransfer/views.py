@@ -78,7 +78,7 @@ def webhook(platform_name: str) -> Response:
             platform.verify(inbound)
         parsed = platform.parse(platform.decode(body, inbound, state.settings.max_json_values), inbound)
         if isinstance(parsed, TransferRequest):
-            return Dispatch(app, state, platform, parsed, body, deadline).answer()
+            return Dispatch(app, state, platform, parsed, body, deadline, req.environ).answer()
     finally:
         # Also before an event's handlers: they get a deadline of their own.
         deadline.close()

@@ -64,3 +64,22 @@ def test_looks_like_number(text: str, expected: bool) -> None:
 )
 def test_numbers_in_text_are_masked_wherever_a_plus_starts_them(text: str, masked: str) -> None:
     assert phone.mask_text(text) == masked
+
+
+def test_call_ids_that_are_uuids_take_the_short_way_and_lose_nothing() -> None:
+    import random
+    import uuid
+
+    from flask_calltransfer.phone import _IN_TEXT
+
+    def slow(text: str) -> str:
+        return _IN_TEXT.sub(lambda match: phone.mask(match.group(0)), text)
+
+    rng = random.Random(7)
+    samples = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(2000)]
+    # All digits: the short way must not take these, a number may hide in them.
+    samples += ["01234567-1234-1234-1234-123456789012", "31612345-6789-0123-4567-890123456789"]
+    samples += [s.upper() for s in samples[:50]]
+    for text in samples:
+        assert phone.mask_text(text) == slow(text), text
+    assert phone.mask_text("01234567-1234-1234-1234-123456789012") != "01234567-1234-1234-1234-123456789012"

@@ -319,7 +319,13 @@ class ToolCallPlatform(Platform):
         elif isinstance(outcome, DeliveryFailed):
             response = self.tool_result(call, error=messages.delivery_failed_result())
         else:
-            carry_out(self, call, outcome)
+            # carry_out() written out: one call less on every tool call.
+            dry = _DRY_RUN.get()
+            if dry is None:
+                self.deliver(call, outcome)
+            else:
+                self.check_delivery(outcome)
+                dry.append((call, outcome))
             response = self.tool_result(call)
         return self.ledger.remember(call.tool_call_id, response)
 
