@@ -130,22 +130,27 @@ def _payload(
 FAILURES = ("busy", "no-answer", "voicemail", "failed")
 
 
-def _failure(platform: str, call_id: str, outcome: str, first: dict[str, t.Any]) -> dict[str, t.Any] | None:
-    """The request or event that tells ``platform`` the call's last transfer ended ``outcome``;
-    ``None`` where the platform has no way to say so."""
+def _failure(
+    platform: str, call_id: str, outcomes: list[str], first: dict[str, t.Any]
+) -> dict[str, t.Any] | None:
+    """The request or event that tells ``platform`` the call's transfers so far ended
+    ``outcomes``, the latest last; ``None`` where the platform has no way to say so."""
     if platform == "vapi" and first["message"]["type"] == "transfer-destination-request":
-        # The assistant stayed on the call and asks again; the artifact says how the last one went.
+        # The assistant stayed on the call and asks again; the artifact lists its transfers.
         again = json.loads(json.dumps(first))
-        again["message"].setdefault("artifact", {})["transfers"] = [{"status": outcome}]
+        again["message"].setdefault("artifact", {})["transfers"] = [{"status": o} for o in outcomes]
         return t.cast(dict[str, t.Any], again)
     if platform == "voicedock":
-        # VoiceDock's status updates say only that the transfer failed.
-        return testing.voicedock_event("status-update", call_id=call_id, status="failed", detail=outcome)
+        # VoiceDock's status updates say only that the transfer failed; each is an event of its own.
+        return testing.voicedock_event(
+            "status-update", call_id=call_id, status="failed", detail=outcomes[-1], seq=len(outcomes)
+        )
     return None
 
 
-def _play(app: Flask, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    """Post in this process, printing what the handlers decided and what would be sent."""
+def _play(app: Flask, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, bool]:
+    """Post in this process, printing what the handlers decided and what would be sent; also
+    whether a transfer attempt was made."""
     with testing.record_signals(app) as heard, dry_run() as commands:
         reply = app.test_client().post(path, data=body, headers=headers)
     # In the order they happened: a failing handler comes before the refusal it led to.
@@ -169,7 +174,7 @@ def _play(app: Flask, path: str, body: bytes, headers: dict[str, str]) -> tuple[
             click.echo(f"Finished: {sent['outcome']} after {len(sent['attempts'])} attempt(s)")
     for call, destination in commands:
         click.echo(f"Would send through {call.platform}'s call-control API: {describe(destination)}")
-    return reply.status_code, reply.get_data()
+    return reply.status_code, reply.get_data(), bool(heard.named("transfer-attempted"))
 
 
 @cli.command("simulate")
@@ -248,16 +253,26 @@ def simulate(
                 " (see 'flask calltransfer check')."
             )
         local = f"http://localhost{path}"
-        status, data = _play(app, path, body, testing.signed_headers(app.config, platform, body, url=local))
+        status, data, attempted = _play(
+            app, path, body, testing.signed_headers(app.config, platform, body, url=local)
+        )
+        played: list[str] = []
         for outcome in failures:
-            follow = _failure(platform, call_id, outcome, first)
+            if not attempted:
+                click.echo(
+                    "--fail plays a failed attempt of a DestinationChain, and no attempt was made:"
+                    " the handlers answered no chain, or this was not a transfer request."
+                )
+                break
+            played.append(outcome)
+            follow = _failure(platform, call_id, played, first)
             if follow is None:
                 click.echo(f"{platform} never reports a failed transfer: only the first destination is used.")
                 break
             click.echo(f"The transfer ends {outcome}:")
             follow_body = testing.dumps(follow)
             headers = testing.signed_headers(app.config, platform, follow_body, url=local)
-            status, data = _play(app, path, follow_body, headers)
+            status, data, attempted = _play(app, path, follow_body, headers)
     click.echo(f"Reply: HTTP {status}")
     if data:
         try:

@@ -31,6 +31,8 @@ from .exceptions import InvalidDestination
 from .exceptions import StoreUnavailable
 from .exceptions import TransferRefused
 from .exceptions import UnsupportedDestination
+from .failover import ATTEMPTS_TTL
+from .failover import NOT_TAKEN
 from .failover import RING_WINDOW
 from .failover import RepeatedNews
 from .failover import asked_again
@@ -226,9 +228,10 @@ class Dispatch:
         with bookkeeping("reading a call's earlier transfer attempt"):
             pending = failover.pending(call)
             if pending is not None and call.call_id:
-                if platform.failover in ("deliver", "reply") and time.time() < pending["at"] + RING_WINDOW:
+                if platform.failover == "deliver" and time.time() < pending["at"] + RING_WINDOW:
                     # Its outcome comes as an event, which moves the chain on: a second transfer
-                    # now would ring two people for one caller.
+                    # now would ring two people for one caller. (A dial verb's platform that asks
+                    # again has ended the dial: that one is routed as asked again.)
                     return self._refuse(messages.transfer_in_progress())
                 # Asked again while the last transfer waits for its outcome: it did not work.
                 outcome, detail = asked_again(call, platform, pending["number"])
@@ -389,6 +392,13 @@ def _skipped(app: Flask, call: TransferRequest, destination: Destination, reason
 def _finished(
     app: Flask, platform: str, call_id: str, outcome: str, destination: str | None, failover: Failover
 ) -> None:
+    # Once per call, on whichever worker: a call that asks again after its chain ran out, or news
+    # delivered twice, must not count twice in the figures.
+    try:
+        if failover.store.incr(f"{failover.key(platform, call_id)}:finished", ttl=ATTEMPTS_TTL) != 1:
+            return
+    except StoreUnavailable as exc:
+        logger.warning(messages.store_bookkeeping_skipped("counting a call's end once", str(exc)))
     signals.transfer_finished.send(
         app,
         platform=platform,
@@ -419,15 +429,17 @@ def _follow_up(
             found.outcome,
             found.detail,
             news=body,
-            call_over=platform.outcome_after_call,
+            call_over=found.leg_over,
             about=found.attempt,
         )
     except RepeatedNews:
         if platform.failover != "reply" or body is None:
             return None
         # The same callback again: the same next destination, not a hang-up.
-        kept = failover.kept_reply(platform.name, call_id, body, wait=min(2.0, timeout / 2))
-        return None if kept is None else Response(kept[0], mimetype=kept[1])
+        kept = failover.kept_reply(platform.name, call_id, body, wait=max(1.0, timeout * 0.8))
+        if kept is None:
+            return _fallback_dial(state, platform, event, found)
+        return Response(kept[0], mimetype=kept[1])
     if attempt is None:
         return None
     if attempt.outcome == "connected":
@@ -438,7 +450,23 @@ def _follow_up(
         if found.ended or platform.failover is None:
             _finished(app, platform.name, call_id, found.outcome, None, failover)
         return None
-    call = platform.event_call(event)
+    # A store failure from here on leaves the news heard and the attempt settled: the same news
+    # again is answered with the fallback on a dial verb's platform (_fallback_dial), and on
+    # VoiceDock the assistant may ask again, which tries the next destination.
+    return _next_attempt(app, state, platform, platform.event_call(event), found, body)
+
+
+def _next_attempt(
+    app: Flask,
+    state: State,
+    platform: Platform,
+    call: TransferRequest,
+    found: TransferOutcome,
+    body: bytes | None,
+) -> Response | None:
+    """Send the next destination of the call's chain after a failed attempt, the platform's way."""
+    failover, call_id = state.failover, t.cast(str, call.call_id)
+    timeout = state.timeouts.get(platform.name) or 5.0
     chain = failover.chain(call)
     check = _checker(call, lambda: max(call.received + timeout - _monotonic(), 0.001))
     # Each entry at most once: one that cannot be delivered is settled and the next tried.
@@ -479,6 +507,26 @@ def _follow_up(
     return None
 
 
+def _fallback_dial(
+    state: State, platform: Platform, event: PlatformEvent, found: TransferOutcome
+) -> Response | None:
+    """With the store unreadable, a dial verb's callback that says the dial failed is answered
+    with CALLTRANSFER_FALLBACK, not with the no-op that would hang up: whether a chain had a next
+    destination cannot be known, and a caller still reaching someone beats silence."""
+    if (
+        platform.failover != "reply"
+        or state.fallback is None
+        or found.ended
+        or found.outcome not in NOT_TAKEN
+    ):
+        return None
+    try:
+        return platform.render(platform.event_call(event), state.fallback)
+    except UnsupportedDestination as exc:
+        logger.error(messages.fallback_failed(repr(event.call_id), str(exc)))
+        return None
+
+
 def _report_outcome(
     app: Flask, state: State, platform: Platform, event: PlatformEvent, body: bytes | None
 ) -> Response | None:
@@ -492,10 +540,12 @@ def _report_outcome(
         reply = _follow_up(app, state, platform, event, found, body)
     except StoreUnavailable as exc:
         logger.warning(messages.store_bookkeeping_skipped("following up a transfer's outcome", str(exc)))
+        reply = _fallback_dial(state, platform, event, found)
     except Exception:
         # A bug of ours, or a part that failed where nothing expected it: the event's own
         # handlers and answer still come.
         logger.exception(messages.follow_up_failed(platform.name, repr(event.call_id)))
+        reply = _fallback_dial(state, platform, event, found)
     # Outcomes are tracked only while someone listens: it costs a store write per transfer.
     if not signals.transfer_outcome.has_receivers_for(app):
         return reply

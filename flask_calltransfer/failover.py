@@ -132,6 +132,49 @@ def _decode(record: object, directory: t.Mapping[str, Destination]) -> Destinati
     return None
 
 
+def _entry(entry: Destination | str) -> t.Any:
+    return entry if isinstance(entry, str) else _encode(entry)
+
+
+def _without_caller(entry: t.Any, caller: str | None) -> t.Any:
+    """An encoded entry with the caller's own number, wherever it stands in a caller ID, a SIP
+    header or the number itself, replaced by a placeholder."""
+    if not caller or not isinstance(entry, dict):
+        return entry
+    found = dict(entry)
+    for field in ("caller_id", "number"):
+        if found.get(field) == caller:
+            found[field] = _CALLER
+    headers = found.get("headers")
+    if isinstance(headers, dict):
+        found["headers"] = {name: str(value).replace(caller, _CALLER) for name, value in headers.items()}
+    return found
+
+
+def _with_caller(entry: t.Any, caller: str | None) -> t.Any:
+    """An entry kept by :func:`_without_caller` with the caller's number put back; ``None`` when
+    it needs the number and the event did not give it."""
+    if not isinstance(entry, dict):
+        return entry
+    headers = entry.get("headers")
+    values = [
+        entry.get("caller_id"),
+        entry.get("number"),
+        *(headers.values() if isinstance(headers, dict) else ()),
+    ]
+    if not any(isinstance(value, str) and _CALLER in value for value in values):
+        return entry
+    if not caller:
+        return None
+    found = dict(entry)
+    for field in ("caller_id", "number"):
+        if found.get(field) == _CALLER:
+            found[field] = caller
+    if isinstance(headers, dict):
+        found["headers"] = {name: str(value).replace(_CALLER, caller) for name, value in headers.items()}
+    return found
+
+
 def _json(text: str | None) -> t.Any:
     """A value kept in the store, or ``None`` for one that is missing or not ours (not JSON)."""
     if text is None:
@@ -157,11 +200,12 @@ class Failover:
     # Attempts --------------------------------------------------------------------------------
 
     @staticmethod
-    def _key(platform: str, call_id: str) -> str:
+    def key(platform: str, call_id: str) -> str:
+        """Where a call's attempts are kept in the store; other keys of the call start with it."""
         return f"attempts:{platform}:{call_id}"
 
     def _records(self, platform: str, call_id: str) -> list[dict[str, t.Any]]:
-        base = self._key(platform, call_id)
+        base = self.key(platform, call_id)
         try:
             count = int(self.store.get(base + ":n") or 0)
         except ValueError:
@@ -204,29 +248,26 @@ class Failover:
         ahead."""
         if not call.call_id:
             return None
-        base = self._key(call.platform, call.call_id)
+        base = self.key(call.platform, call.call_id)
+        now = time.time()
         record: dict[str, t.Any] = {
             "key": choice.key,
             "label": choice.label,
             "outcome": None,
             "detail": None,
-            "at": time.time(),
+            "at": now,
             "slot": choice.slot,
+            # When the place expires by itself, as claimed: a later deploy's hold may differ.
+            "slot_until": now + self.hold if choice.slot is not None else None,
         }
         with bookkeeping("keeping a transfer attempt"):
             number = self.store.incr(base + ":n", ttl=ATTEMPTS_TTL)
             self.store.set(f"{base}:{number}", json.dumps(record), ttl=ATTEMPTS_TTL)
             if chain is not None and keep_chain:
-                entries = [
-                    entry if isinstance(entry, str) else _encode(entry) for entry in chain.destinations
-                ]
+                # The caller's own number (a caller ID shown to the person answering) is put back
+                # from the event that asks for the next attempt: the store never holds it.
+                entries = [_without_caller(_entry(entry), call.caller) for entry in chain.destinations]
                 kept = json.dumps({"name": chain.name, "message": chain.message, "entries": entries})
-                if call.caller:
-                    # The caller's own number (a caller ID shown to the person answering) is put
-                    # back from the event that asks for the next attempt.
-                    kept = kept.replace(
-                        json.dumps(call.caller)[1:-1], _CALLER.encode("unicode_escape").decode()
-                    )
                 self.store.set(base + ":chain", kept, ttl=ATTEMPTS_TTL)
             record["number"] = number
             return _attempt(record)
@@ -235,15 +276,7 @@ class Failover:
     def chain(self, call: TransferRequest) -> DestinationChain | None:
         """The chain the call's first attempt came from, rebuilt from the store; entries that no
         longer build (a name gone from the directory, the caller's number unknown) are left out."""
-        text = self.store.get(self._key(call.platform, t.cast(str, call.call_id)) + ":chain")
-        if text is None:
-            return None
-        escaped = _CALLER.encode("unicode_escape").decode()
-        if escaped in text:
-            if not call.caller:
-                return None
-            text = text.replace(escaped, json.dumps(call.caller)[1:-1])
-        data = _json(text)
+        data = _json(self.store.get(self.key(call.platform, t.cast(str, call.call_id)) + ":chain"))
         if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
             return None
         entries: list[Destination | str] = []
@@ -251,7 +284,7 @@ class Failover:
             if isinstance(entry, str):
                 entries.append(entry)
             else:
-                decoded = _decode(entry, self.registry.directory)
+                decoded = _decode(_with_caller(entry, call.caller), self.registry.directory)
                 if decoded is not None:
                     entries.append(decoded)
         if not entries:
@@ -293,13 +326,16 @@ class Failover:
         """
         records = self._records(platform, call_id)
         if not records or records[-1]["outcome"] is not None:
+            if news is not None and records and self.store.get(self.news_key(platform, call_id, news)):
+                # Settled a moment ago by this very news, delivered first to another worker.
+                raise RepeatedNews
             return None
         latest = records[-1]
         number = latest["number"]
         if about is not None and about < number:
             # How an earlier transfer went, told late: the one ringing now is another.
             return None
-        base = self._key(platform, call_id)
+        base = self.key(platform, call_id)
         news_key = self.news_key(platform, call_id, news) if news is not None else None
         if news_key is not None and self.store.incr(news_key, ttl=ATTEMPTS_TTL) != 1:
             raise RepeatedNews
@@ -311,18 +347,22 @@ class Failover:
             self.store.set(f"{base}:{number}", json.dumps(kept), ttl=ATTEMPTS_TTL)
         except StoreUnavailable:
             # Heard but not kept: the same news delivered again must be heard again.
-            if news_key is not None:
-                # Worth a try right after the failure: otherwise the platform's retry is lost.
-                with bookkeeping("forgetting news that was not kept"), self.store.trying():
-                    self.store.delete(news_key)
+            if news is not None:
+                self.forget(platform, call_id, news)
             raise
         if outcome in NOT_TAKEN or call_over:
             self.release(latest)
         return _attempt(latest)
 
+    def forget(self, platform: str, call_id: str, news: bytes) -> None:
+        """Forget that an event was heard, so that the platform's retry of it is heard again."""
+        # Worth a try right after a failure: otherwise the retry is lost.
+        with bookkeeping("forgetting news that was not kept"), self.store.trying():
+            self.store.delete(self.news_key(platform, call_id, news))
+
     def news_key(self, platform: str, call_id: str, news: bytes) -> str:
         """The store key that marks an event's body as heard, for the call."""
-        return f"{self._key(platform, call_id)}:news:{hashlib.sha256(news).hexdigest()}"
+        return f"{self.key(platform, call_id)}:news:{hashlib.sha256(news).hexdigest()}"
 
     def keep_reply(self, platform: str, call_id: str, news: bytes, body: str, mimetype: str | None) -> None:
         """Keep the answer that carried the next destination, for the same event delivered again."""
@@ -357,7 +397,9 @@ class Failover:
             at = float(record.get("at", 0.0))
         except (TypeError, ValueError):
             return
-        if time.time() < at + self.hold - _SLOT_MARGIN:
+        until = record.get("slot_until")
+        expires = float(until) if isinstance(until, (int, float)) else at + self.hold
+        if time.time() < expires - _SLOT_MARGIN:
             with bookkeeping("giving back a capacity slot"):
                 self.store.delete(_slot_key(name, slot))
 

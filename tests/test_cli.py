@@ -312,3 +312,27 @@ def test_simulate_fail_needs_this_process(make_app: MakeApp, recorder: Recorder)
     app = _hunt_group(make_app, recorder)
     result = invoke(app, "simulate", "vapi", "hi", "--fail", "busy", "--url", "http://127.0.0.1:9")
     assert result.exit_code != 0 and "--fail plays in this process only" in result.output
+
+
+def test_simulate_fail_without_a_chain_says_so(make_app: MakeApp) -> None:
+    app, _ = support_line(make_app)
+    result = invoke(app, "simulate", "vapi", "I want sales", "--fail", "busy")
+    assert result.exit_code == 0, result.output
+    assert "no attempt was made" in result.output and "The transfer ends" not in result.output
+
+
+def test_simulate_plays_each_failure_as_an_event_of_its_own(make_app: MakeApp, recorder: Recorder) -> None:
+    transfers = CallTransfer()
+    for name, number in (("anna", "+31207948451"), ("bram", "+31207948452"), ("desk", "+31207948400")):
+        transfers.add_destination(name, NumberDestination(number))
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram", "desk"]))
+    app, _ = make_app(
+        transfers,
+        CALLTRANSFER_VOICEDOCK_SECRET="vd-secret",
+        CALLTRANSFER_VOICEDOCK_TOOLS=["transfer_call"],
+        CALLTRANSFER_VOICEDOCK_API_KEY="vd-key",
+        CALLTRANSFER_VOICEDOCK_API_URL=recorder.url,
+    )
+    result = invoke(app, "simulate", "voicedock", "--args", "{}", "--fail", "busy", "--fail", "busy")
+    sent = [line.rsplit(" ", 1)[-1] for line in result.output.splitlines() if line.startswith("Would send")]
+    assert sent == ["+31207948451", "+31207948452", "+31207948400"]

@@ -643,3 +643,38 @@ def test_store_values_that_are_not_ours_never_cost_the_caller(
 def test_a_chain_is_bounded() -> None:
     with pytest.raises(ValueError, match="at most 20"):
         DestinationChain([f"+3120794{n:04d}" for n in range(21)])
+
+
+def test_a_place_is_given_back_only_while_it_is_surely_the_calls(make_app: MakeApp) -> None:
+    store = MemoryStore()
+    old = CallTransfer(store=store)
+    directory(old, anna={"max_concurrent": 1})
+    old.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    # An earlier deploy held places for 5.5 s: with the 5 s margin, a place is its own for 0.5 s.
+    old_app, _ = make_app(old, CALLTRANSFER_CAPACITY_HOLD=5.5)
+    assert vapi_number(Vapi(old_app.test_client()).ask(call_id="c-old")) == ANNA
+    new = CallTransfer(store=store)
+    directory(new, anna={"max_concurrent": 1})
+    new.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    new_app, _ = make_app(new, CALLTRANSFER_CAPACITY_HOLD=1800)
+    time.sleep(0.6)
+    # The old call's late news, heard by the new deploy, must not free a place another call may
+    # hold by now (judged by the hold it was claimed with, not today's).
+    Vapi(new_app.test_client()).post(
+        testing.vapi_event(
+            "status-update", call_id="c-old", status="ended", endedReason="call.forwarding.no-answer"
+        )
+    )
+    assert store.get("capacity:anna:1") is not None
+
+
+def test_a_call_finishes_once(make_app: MakeApp) -> None:
+    transfers = CallTransfer()
+    directory(transfers)
+    transfers.on_request(lambda call: DestinationChain(["anna"]))
+    app, _ = make_app(transfers, CALLTRANSFER_FALLBACK="desk")
+    vapi = Vapi(app.test_client())
+    with testing.record_signals(app) as heard:
+        for _ in range(4):  # asks on after its chain ran out
+            vapi.ask(call_id="c-once")
+    assert [f["outcome"] for f in heard.named("transfer-finished")] == ["exhausted"]

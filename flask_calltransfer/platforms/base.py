@@ -56,6 +56,9 @@ class TransferOutcome(t.NamedTuple):
     ended: bool = False
     #: Which transfer of the call it is about (1 for the first), when the platform says.
     attempt: int | None = None
+    #: Whether the transferred call is over, so the destination is free again even though it
+    #: connected (a dial verb's action callback comes when the dialled call ends).
+    leg_over: bool = False
 
 
 #: The outcome vocabulary shared by every platform. ``voicemail`` and ``cancelled`` come from
@@ -345,13 +348,6 @@ class Platform(abc.ABC):
     #:
     #: .. versionadded:: 0.1
     failover: t.ClassVar[str | None] = None
-
-    #: Whether a transfer's ``connected`` outcome comes only once the transferred call is over
-    #: (a dial verb's action callback), so that it gives back the destination's place among its
-    #: ``max_concurrent`` calls; otherwise that place is held for ``CALLTRANSFER_CAPACITY_HOLD``.
-    #:
-    #: .. versionadded:: 0.1
-    outcome_after_call: t.ClassVar[bool] = False
 
     def deliver(self, call: TransferRequest, destination: Destination) -> None:
         """Carry out a transfer through the platform's API (``"deliver"`` failover, and the

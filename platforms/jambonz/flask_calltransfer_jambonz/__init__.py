@@ -215,10 +215,9 @@ class JambonzPlatform(Platform):
     .. versionadded:: 0.1
     """
 
-    # dial's and sip:refer's action hooks say how they ended, once the call they made is over,
-    # and their answer is the call's next verbs: the next destination of a chain.
+    # dial's and sip:refer's action hooks say how they ended, and their answer is the call's next
+    # verbs: the next destination of a chain.
     failover = "reply"
-    outcome_after_call = True
     name = "jambonz"
     credential_keys = (SECRET,)
     config_defaults: t.ClassVar[t.Mapping[str, t.Any]] = {
@@ -318,6 +317,19 @@ class JambonzPlatform(Platform):
             region=self.settings.default_region,
         )
 
+    def event_call(self, event: PlatformEvent) -> TransferRequest:
+        # The caller's number too: a chain's caller ID may be the caller's own.
+        caller, called = event.payload.get("from"), event.payload.get("to")
+        return TransferRequest(
+            platform=self.name,
+            event=event.type,
+            call_id=event.call_id,
+            caller=caller if isinstance(caller, str) else None,
+            called=called if isinstance(called, str) else None,
+            raw=event.payload,
+            region=self.settings.default_region,
+        )
+
     def _kind(self, fields: _Fields) -> str:
         payload = fields.payload
         if "dial_call_status" in payload:
@@ -349,7 +361,9 @@ class JambonzPlatform(Platform):
             status = payload.get("dial_call_status")
             if not isinstance(status, str):
                 return None
-            return TransferOutcome(DIAL_OUTCOMES.get(status, "unknown"), status, True)
+            # The hook comes when the dial is over: whoever it rang is free again. A REFER's
+            # final status comes when the far end answered, and the call goes on there.
+            return TransferOutcome(DIAL_OUTCOMES.get(status, "unknown"), status, True, leg_over=True)
         if event.type == "refer-status":
             fields = _Fields(payload)
             final = fields.code("final_referred_call_status")

@@ -64,3 +64,39 @@ def test_a_failed_dial_is_answered_with_the_next_dial() -> None:
         ("anna", "busy"),
         ("bram", "no-answer"),
     ]
+
+
+def test_a_callers_name_that_is_a_directory_name_leaves_the_chain_alone() -> None:
+    app = make()
+    # A SIP caller whose user part is "bram": the chain's entry "bram" stays a name.
+    assert dialled(post(app, encode(call_hook(**{"from": "bram"})))) == [ANNA]
+    assert dialled(post(app, encode(dial_result("busy", 486, **{"from": "bram"})))) == [BRAM]
+
+
+def test_a_referred_call_keeps_its_place() -> None:
+    from jambonz_support import refer_result
+
+    from flask_calltransfer import TransferPlan
+
+    app = Flask("jambonz_refer")
+    app.config.update(
+        TESTING=True,
+        CALLTRANSFER_PLATFORMS=["jambonz"],
+        CALLTRANSFER_STORE_URL="memory://",
+        CALLTRANSFER_JAMBONZ_SECRET=SECRET,
+    )
+    transfers = CallTransfer()
+    refer = TransferPlan(sip_verb="refer")
+    transfers.add_destination("anna", NumberDestination(ANNA, transfer_plan=refer), max_concurrent=1)
+    transfers.add_destination("bram", NumberDestination(BRAM, transfer_plan=refer))
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers.init_app(app)
+
+    def referred(verbs: t.Any) -> list[str]:
+        return [verb["referTo"] for verb in verbs if verb["verb"] == "sip:refer"]
+
+    assert referred(post(app, encode(call_hook()))) == [ANNA]
+    # Answered at the far end: the call goes on with anna, who is not free for another.
+    post(app, encode(refer_result(202, 200)))
+    other = call_hook(call_sid="c0ffee00-0000-4000-8000-000000000002")
+    assert referred(post(app, encode(other))) == [BRAM]

@@ -288,7 +288,6 @@ class TwilioPlatform(Platform):
     # The <Dial action> callback says how a dial ended, once the dialled call is over, and its
     # answer is the call's next TwiML: the next destination of a chain.
     failover = "reply"
-    outcome_after_call = True
     # Twilio waits 15 seconds for a webhook's answer; handlers get 10 of them.
     reply_budget = 15.0
     handler_timeout = 10.0
@@ -423,12 +422,29 @@ class TwilioPlatform(Platform):
             region=self.settings.default_region,
         )
 
+    def event_call(self, event: PlatformEvent) -> TransferRequest:
+        # The caller's number too, read as parse() reads it: a chain's caller ID may be theirs.
+        payload = event.payload
+        caller, called = payload.get("From"), payload.get("To")
+        return self._request(
+            event.type,
+            str(event.call_id),
+            caller if isinstance(caller, str) and caller else None,
+            called if isinstance(called, str) and called else None,
+            payload,
+            "",
+            {},
+        )
+
     def outcome(self, event: PlatformEvent) -> TransferOutcome | None:
         if event.type != "dial-status":
             return None
         status = str(event.payload.get("DialCallStatus"))
         # canceled: the caller hung up while the dial rang, so nothing can follow.
-        return TransferOutcome(DIAL_OUTCOMES.get(status, "unknown"), status, True, status == "canceled")
+        # The callback comes when the dial is over: whoever it rang is free again.
+        return TransferOutcome(
+            DIAL_OUTCOMES.get(status, "unknown"), status, True, ended=status == "canceled", leg_over=True
+        )
 
     # Answers ---------------------------------------------------------------------------------------
 

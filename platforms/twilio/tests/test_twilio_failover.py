@@ -95,3 +95,81 @@ def test_a_plain_destination_is_not_followed() -> None:
     post(app, encode(fields()))
     # Not a chain: nothing to follow, and Twilio goes on with the call's TwiML after the dial.
     assert dialled(post(app, encode(fields(CallStatus="in-progress", DialCallStatus="busy")))) is None
+
+
+def busy_callback(**extra: str) -> bytes:
+    return encode(
+        fields(CallStatus="in-progress", DialCallStatus="busy", DialCallSid="CA" + "9" * 32, **extra)
+    )
+
+
+def test_a_chain_that_shows_the_callers_number_still_fails_over() -> None:
+    transfers = CallTransfer()
+    transfers.on_request(
+        lambda call: DestinationChain(
+            [NumberDestination(ANNA, caller_id=call.caller), NumberDestination(BRAM, caller_id=call.caller)]
+        )
+    )
+    app = make(transfers)
+    assert dialled(post(app, encode(fields()))) == ANNA
+    following = post(app, busy_callback())
+    assert dialled(following) == BRAM and 'callerId="+31612345678"' in following
+
+
+def test_the_same_callback_while_the_first_is_still_answered_gets_the_same_dial() -> None:
+    import concurrent.futures
+    import time
+
+    transfers = CallTransfer()
+    transfers.add_destination("anna", NumberDestination(ANNA))
+    transfers.add_destination("bram", NumberDestination(BRAM), available=lambda call: time.sleep(0.5) or True)
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    app = make(transfers)
+    post(app, encode(fields()))
+    body = busy_callback()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, app, body)
+        time.sleep(0.1)
+        second = pool.submit(post, app, body)
+        answers = [first.result(), second.result()]
+    assert answers[0] == answers[1] and dialled(answers[0]) == BRAM
+
+
+def test_asked_again_for_the_call_is_routed_not_refused() -> None:
+    app = make()
+    assert dialled(post(app, encode(fields()))) == ANNA
+    # A Fallback URL, a retry or a <Redirect>: the dial is not running any more.
+    again = post(app, encode(fields(CallStatus="in-progress")))
+    assert dialled(again) == BRAM and "under way" not in again
+
+
+def test_a_store_outage_when_a_dial_fails_dials_the_fallback() -> None:
+    from flask_calltransfer.store import MemoryStore
+
+    class Flaky(MemoryStore):
+        down = False
+
+        def get(self, key: str) -> str | None:
+            if self.down:
+                raise OSError("store is down")
+            return super().get(key)
+
+    store = Flaky()
+    transfers = CallTransfer(store=store)
+    transfers.add_destination("anna", NumberDestination(ANNA))
+    transfers.add_destination("bram", NumberDestination(BRAM))
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    app = Flask(__name__)
+    app.config.update(
+        TESTING=True,
+        CALLTRANSFER_TWILIO_AUTH_TOKEN="twilio-auth-token-0123456789abcdef",
+        CALLTRANSFER_PLATFORMS=["twilio"],
+        CALLTRANSFER_FALLBACK="+31207948400",
+    )
+    transfers.init_app(app)
+    post(app, encode(fields()))
+    store.down = True
+    answer = post(app, busy_callback())
+    assert "<Number>+31207948400</Number>" in answer
+    # A plain call's completed dial is not followed by anything, store or not.
+    assert "<Dial" not in post(app, encode(fields(CallStatus="in-progress", DialCallStatus="completed")))
