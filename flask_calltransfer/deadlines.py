@@ -197,10 +197,16 @@ class _Scope:
                 self.pending = False
                 self._arm(left)
         elif not deadline - _EARLY <= self.armed_at <= deadline:
-            # Set for later, or for a nearer deadline (the body's) that would interrupt the
-            # handlers' system calls long before theirs: moved to theirs. Set for a moment
-            # within _EARLY of it (sipgate's, armed when the body began), it stays.
-            self._arm(deadline - _monotonic())
+            if self.method == "gevent" and self.armed_at < deadline:
+                # Set for the body's nearer deadline: gevent's timer interrupts no system call,
+                # and when it fires early it waits again for this one (_due). Nearly every
+                # request is answered before then, so it is never moved: one timer less each.
+                pass
+            else:
+                # Set for later, or for a nearer deadline (the body's) that would interrupt the
+                # handlers' system calls long before theirs: moved to theirs. Set for a moment
+                # within _EARLY of it (sipgate's, armed when the body began), it stays.
+                self._arm(deadline - _monotonic())
         self.paused = False
         self.exit_shield()
 
@@ -344,9 +350,17 @@ def _alarm_available(ident: int) -> bool:
     return False
 
 
+_patched_by_gevent = False
+
+
 def _gevent_patched() -> bool:
+    global _patched_by_gevent
+    if _patched_by_gevent:
+        # Patching is never undone in a process: asked once, not on every request.
+        return True
     monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and bool(monkey.is_module_patched("threading"))
+    _patched_by_gevent = monkey is not None and bool(monkey.is_module_patched("threading"))
+    return _patched_by_gevent
 
 
 def _method(ident: int) -> str:
