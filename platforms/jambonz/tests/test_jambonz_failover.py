@@ -21,7 +21,8 @@ from flask_calltransfer import testing
 ANNA, BRAM = "+31207948451", "+31207948452"
 
 
-def make() -> Flask:
+def make(transfers: CallTransfer | None = None) -> Flask:
+    """A jambonz app; by default anna, then bram, for every call."""
     app = Flask("jambonz_failover")
     app.config.update(
         TESTING=True,
@@ -29,10 +30,11 @@ def make() -> Flask:
         CALLTRANSFER_STORE_URL="memory://",
         CALLTRANSFER_JAMBONZ_SECRET=SECRET,
     )
-    transfers = CallTransfer()
-    transfers.add_destination("anna", NumberDestination(ANNA))
-    transfers.add_destination("bram", NumberDestination(BRAM))
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    if transfers is None:
+        transfers = CallTransfer()
+        transfers.add_destination("anna", NumberDestination(ANNA))
+        transfers.add_destination("bram", NumberDestination(BRAM))
+        transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
     transfers.init_app(app)
     return app
 
@@ -78,19 +80,12 @@ def test_a_referred_call_keeps_its_place() -> None:
 
     from flask_calltransfer import TransferPlan
 
-    app = Flask("jambonz_refer")
-    app.config.update(
-        TESTING=True,
-        CALLTRANSFER_PLATFORMS=["jambonz"],
-        CALLTRANSFER_STORE_URL="memory://",
-        CALLTRANSFER_JAMBONZ_SECRET=SECRET,
-    )
     transfers = CallTransfer()
     refer = TransferPlan(sip_verb="refer")
     transfers.add_destination("anna", NumberDestination(ANNA, transfer_plan=refer), max_concurrent=1)
     transfers.add_destination("bram", NumberDestination(BRAM, transfer_plan=refer))
     transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
-    transfers.init_app(app)
+    app = make(transfers)
 
     def referred(verbs: t.Any) -> list[str]:
         return [verb["referTo"] for verb in verbs if verb["verb"] == "sip:refer"]

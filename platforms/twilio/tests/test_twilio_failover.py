@@ -3,6 +3,8 @@ destination of the call's chain, and the same callback delivered again gets the 
 
 from __future__ import annotations
 
+import typing as t
+
 from flask import Flask
 from twilio_support import encode
 from twilio_support import fields
@@ -29,7 +31,7 @@ def dialled(twiml: str) -> str | None:
     return None
 
 
-def make(transfers: CallTransfer | None = None) -> Flask:
+def make(transfers: CallTransfer | None = None, **config: t.Any) -> Flask:
     """A Twilio app; by default anna (one call at once), then bram, for every call."""
     app = Flask(__name__)
     app.config.update(
@@ -38,6 +40,7 @@ def make(transfers: CallTransfer | None = None) -> Flask:
         CALLTRANSFER_PLATFORMS=["twilio"],
         CALLTRANSFER_STORE_URL="memory://",
     )
+    app.config.update(config)
     if transfers is None:
         transfers = CallTransfer()
         transfers.add_destination("anna", NumberDestination(ANNA), max_concurrent=1)
@@ -159,14 +162,8 @@ def test_a_store_outage_when_a_dial_fails_dials_the_fallback() -> None:
     transfers.add_destination("anna", NumberDestination(ANNA))
     transfers.add_destination("bram", NumberDestination(BRAM))
     transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
-    app = Flask(__name__)
-    app.config.update(
-        TESTING=True,
-        CALLTRANSFER_TWILIO_AUTH_TOKEN="twilio-auth-token-0123456789abcdef",
-        CALLTRANSFER_PLATFORMS=["twilio"],
-        CALLTRANSFER_FALLBACK="+31207948400",
-    )
-    transfers.init_app(app)
+    # The store is the flaky one given to the extension, not one from a URL.
+    app = make(transfers, CALLTRANSFER_STORE_URL=None, CALLTRANSFER_FALLBACK="+31207948400")
     post(app, encode(fields()))
     store.down = True
     answer = post(app, busy_callback())
