@@ -215,6 +215,8 @@ class Failover:
         for number in range(max(1, count - MAX_ATTEMPTS + 1), count + 1):
             record = _json(self.store.get(f"{base}:{number}"))
             if isinstance(record, dict) and isinstance(record.get("key"), str):
+                if not isinstance(record.get("at"), (int, float)):
+                    record["at"] = 0.0
                 record["number"] = number
                 found.append(record)
         return found

@@ -678,3 +678,20 @@ def test_a_call_finishes_once(make_app: MakeApp) -> None:
         for _ in range(4):  # asks on after its chain ran out
             vapi.ask(call_id="c-once")
     assert [f["outcome"] for f in heard.named("transfer-finished")] == ["exhausted"]
+
+
+def test_an_attempt_record_without_a_time_is_read_as_an_old_one(
+    make_app: MakeApp, recorder: Recorder
+) -> None:
+    store = MemoryStore()
+    transfers = CallTransfer(store=store)
+    directory(transfers)
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    app, _ = make_app(transfers, **voicedock_config(recorder))
+    vd = VoiceDock(app)
+    vd.tool_call("vd-at", "tc-at1")
+    record = json.loads(t.cast(str, store.get("attempts:voicedock:vd-at:1")))
+    store.set("attempts:voicedock:vd-at:1", json.dumps({**record, "at": "yesterday"}), ttl=600)
+    # Not refused as under way, not an internal failure: the silence counts as a failure.
+    assert "transferring" in json.dumps(vd.tool_call("vd-at", "tc-at2").get_json())
+    assert destinations_sent(recorder) == [ANNA, BRAM]
