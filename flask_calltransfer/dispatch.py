@@ -368,17 +368,17 @@ def resolve(app: Flask, state: State, call: TransferRequest) -> Destination:
 
 def _checker(
     call: TransferRequest, remaining: t.Callable[[], float]
-) -> t.Callable[[t.Callable[[], bool]], bool]:
+) -> t.Callable[[t.Callable[[], bool], str], bool]:
     """Runs availability checks within what is left of the deadline. A check that raises or runs
     too long counts as available: a busy line beats a caller left without any."""
 
-    def check(predicate: t.Callable[[], bool]) -> bool:
+    def check(predicate: t.Callable[[], bool], what: str) -> bool:
         try:
             return bool(call_with_deadline(predicate, remaining()))
         except HandlerTimeout:
-            logger.error(messages.availability_check_timeout(name_of(predicate), repr(call)))
+            logger.error(messages.availability_check_timeout(what, repr(call)))
         except Exception:
-            logger.exception(messages.availability_check_failed(name_of(predicate), repr(call)))
+            logger.exception(messages.availability_check_failed(what, repr(call)))
         return True
 
     return check

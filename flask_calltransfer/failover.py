@@ -73,8 +73,9 @@ class Choice(t.NamedTuple):
     tracked: bool
 
 
-#: Runs one availability check within what is left of the deadline: ``(func) -> bool``.
-CheckRunner = t.Callable[[t.Callable[[], bool]], bool]
+#: Runs one availability check within what is left of the deadline: ``(func, what) -> bool``,
+#: ``what`` naming the check and the destination for log lines.
+CheckRunner = t.Callable[[t.Callable[[], bool], str], bool]
 #: Told of every destination passed over: ``(destination, reason)``.
 SkipListener = t.Callable[[Destination, str], None]
 
@@ -466,14 +467,17 @@ class Failover:
     def _available(
         self, destination: Destination, line: Line | None, call: TransferRequest, check: CheckRunner
     ) -> bool:
-        predicates: list[t.Callable[[], bool]] = []
+        predicates: list[tuple[t.Callable[[], bool], str]] = []
+        described = destination.describe()
         if line is not None and line.available is not None:
             available = line.available
-            predicates.append(lambda: bool(available(call)))
+            predicates.append((lambda: bool(available(call)), f"{described} (available={_named(available)})"))
         app_check = self.registry.availability
         if app_check is not None:
-            predicates.append(lambda: bool(app_check(destination, call)))
-        return all(check(predicate) for predicate in predicates)
+            predicates.append(
+                (lambda: bool(app_check(destination, call)), f"{described} ({_named(app_check)})")
+            )
+        return all(check(predicate, what) for predicate, what in predicates)
 
     def _claim_slot(self, key: str, limit: int) -> int | bool:
         """The number of a free slot, now held; ``False`` if all ``limit`` are held; ``True`` when
@@ -495,6 +499,10 @@ def asked_again(call: TransferRequest, platform: Platform, number: int) -> tuple
     if earlier is not None and (earlier.attempt is None or earlier.attempt >= number):
         return earlier.outcome, earlier.detail
     return "failed", "asked again"
+
+
+def _named(func: object) -> str:
+    return str(getattr(func, "__qualname__", None) or type(func).__name__)
 
 
 def _slot_key(name: str, slot: int) -> str:

@@ -327,7 +327,11 @@ def test_availability_checks_skip_and_a_failing_check_counts_as_available(
     # The presence system is down: the first destination still takes the call (bram is closed).
     with caplog.at_level(logging.ERROR):
         assert vapi_number(vapi.ask(call_id="broken")) == ANNA
-    assert any("availability check" in r.getMessage() and r.exc_info for r in caplog.records)
+    failures = [
+        r.getMessage() for r in caplog.records if "availability check" in r.getMessage() and r.exc_info
+    ]
+    # Named by the destination and the check, so the log says which one to fix.
+    assert failures and "anna (number +3120****451)" in failures[0] and "free" in failures[0]
 
 
 class _DeadStore(MemoryStore):
