@@ -504,6 +504,19 @@ def _next_attempt(
             signals.transfer_attempted.send(app, call=call, destination=destination, attempt=nxt)
         return response
     _finished(app, platform.name, call_id, found.outcome, None, failover)
+    if platform.failover == "reply" and state.fallback is not None:
+        # Nobody left in the chain: the fallback, as a request would get, not the no-op that
+        # hangs up. (On VoiceDock the assistant stays on the call and can say so.)
+        try:
+            response = platform.render(call, state.fallback)
+        except UnsupportedDestination as exc:
+            logger.error(messages.fallback_failed(repr(call), str(exc)))
+            return None
+        if body is not None:
+            failover.keep_reply(
+                platform.name, call_id, body, response.get_data(as_text=True), response.mimetype
+            )
+        return response
     return None
 
 

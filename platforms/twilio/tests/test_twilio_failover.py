@@ -170,3 +170,13 @@ def test_a_store_outage_when_a_dial_fails_dials_the_fallback() -> None:
     assert "<Number>+31207948400</Number>" in answer
     # A plain call's completed dial is not followed by anything, store or not.
     assert "<Dial" not in post(app, encode(fields(CallStatus="in-progress", DialCallStatus="completed")))
+
+
+def test_when_the_chain_runs_out_the_fallback_is_dialled() -> None:
+    app = make(CALLTRANSFER_FALLBACK="+31207948400")
+    post(app, encode(fields()))
+    assert dialled(post(app, busy_callback())) == BRAM
+    last = post(
+        app, encode(fields(CallStatus="in-progress", DialCallStatus="no-answer", DialCallSid="CA" + "7" * 32))
+    )
+    assert "<Number>+31207948400</Number>" in last
