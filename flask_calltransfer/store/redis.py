@@ -64,8 +64,11 @@ def _sentinel_client(scheme: str, rest: str) -> t.Callable[[float], redis_module
 
     def client_for(seconds: float) -> redis_module.Redis:
         waits = {"socket_timeout": seconds, "socket_connect_timeout": seconds}
-        watchers = Sentinel(sentinels, sentinel_kwargs=dict(waits), **waits)  # type: ignore[no-untyped-call]
-        primary: redis_module.Redis = watchers.master_for(  # type: ignore[no-untyped-call]
+        # Through Any: redis-py types Sentinel in some releases and not in others (8.2 does, 8.1
+        # does not), and the keyword arguments it passes on to each connection are untyped.
+        sentinel: t.Any = Sentinel
+        watchers = sentinel(sentinels, sentinel_kwargs=dict(waits), **waits)
+        primary: redis_module.Redis = watchers.master_for(
             service,
             db=int(database or 0),
             username=username,
