@@ -166,8 +166,7 @@ class Dispatch:
         return response
 
     def _remaining(self) -> float:
-        # The deadline counts from the request's arrival; parsing took some of it already.
-        return max(self.call.received + self.timeout - _monotonic(), 0.001)
+        return _time_left(self.call, self.timeout)
 
     def _route(self) -> Response:
         app, call, platform = self.app, self.call, self.platform
@@ -225,24 +224,27 @@ class Dispatch:
         the fallback when none is."""
         app, call, platform, failover = self.app, self.call, self.platform, self.state.failover
         chain = answer if isinstance(answer, DestinationChain) else None
-        with bookkeeping("reading a call's earlier transfer attempt"):
-            pending = failover.pending(call)
-            if pending is not None and call.call_id:
-                if platform.failover == "deliver" and time.time() < pending["at"] + RING_WINDOW:
-                    # Its outcome comes as an event, which moves the chain on: a second transfer
-                    # now would ring two people for one caller. (A dial verb's platform that asks
-                    # again has ended the dial: that one is routed as asked again.)
-                    return self._refuse(messages.transfer_in_progress())
-                # Asked again while the last transfer waits for its outcome: it did not work.
-                outcome, detail = asked_again(call, platform, pending["number"])
-                failover.settle(platform.name, call.call_id, outcome, detail)
+        # Read once: whether the last transfer still waits for word, and which entries were tried.
+        records = failover.records(platform.name, call.call_id)
+        if records and records[-1]["outcome"] is None and call.call_id:
+            pending = records[-1]
+            if platform.failover == "deliver" and time.time() < pending["at"] + RING_WINDOW:
+                # Its outcome comes as an event, which moves the chain on: a second transfer now
+                # would ring two people for one caller. (A dial verb's platform that asks again
+                # has ended the dial: that one is routed as asked again.)
+                return self._refuse(messages.transfer_in_progress())
+            # Asked again while the last transfer waits for its outcome: it did not work.
+            outcome, detail = asked_again(call, platform, pending["number"])
+            with bookkeeping("settling a call's earlier transfer attempt"):
+                failover.settle(platform.name, call.call_id, outcome, detail, records=records)
         choice = failover.choose(
             call,
             answer,
             coerce=self._coerce,
             check=_checker(call, self._remaining),
             skipped=functools.partial(_skipped, app, call),
-            skip_tried=platform.failover is not None,
+            # sipgate never says a transfer failed: its chains always start from the first.
+            tried={record["key"] for record in records} if platform.failover is not None else (),
         )
         if choice is None:
             logger.warning(messages.chain_exhausted(repr(call)))
@@ -468,7 +470,8 @@ def _next_attempt(
     failover, call_id = state.failover, t.cast(str, call.call_id)
     timeout = state.timeouts.get(platform.name) or 5.0
     chain = failover.chain(call)
-    check = _checker(call, lambda: max(call.received + timeout - _monotonic(), 0.001))
+    check = _checker(call, lambda: _time_left(call, timeout))
+    tried = {record["key"] for record in failover.records(platform.name, call_id)}
     # Each entry at most once: one that cannot be delivered is settled and the next tried.
     for _ in range(len(chain.destinations) if chain is not None else 0):
         assert chain is not None
@@ -478,10 +481,11 @@ def _next_attempt(
             coerce=lambda entry: state.registry.coerce(entry, state.settings.default_region),
             check=check,
             skipped=functools.partial(_skipped, app, call),
-            skip_tried=True,
+            tried=tried,
         )
         if choice is None:
             break
+        tried.add(choice.key)
         destination = platform.prepare_attempt(choice.destination, chain)
         nxt = failover.record(call, choice, None, keep_chain=False)
         try:
@@ -489,11 +493,7 @@ def _next_attempt(
                 carry_out(platform, call, destination)
                 response = None
             else:
-                response = platform.render(call, destination)
-                if body is not None:
-                    failover.keep_reply(
-                        platform.name, call_id, body, response.get_data(as_text=True), response.mimetype
-                    )
+                response = _kept_reply(failover, platform, call, destination, body)
         except (DeliveryFailed, UnsupportedDestination) as exc:
             logger.error(messages.failover_delivery_failed(platform.name, call_id, str(exc)))
             signals.transfer_failed.send(app, call=call, exception=exc, stage="deliver")
@@ -508,16 +508,33 @@ def _next_attempt(
         # Nobody left in the chain: the fallback, as a request would get, not the no-op that
         # hangs up. (On VoiceDock the assistant stays on the call and can say so.)
         try:
-            response = platform.render(call, state.fallback)
+            return _kept_reply(failover, platform, call, state.fallback, body)
         except UnsupportedDestination as exc:
             logger.error(messages.fallback_failed(repr(call), str(exc)))
-            return None
-        if body is not None:
-            failover.keep_reply(
-                platform.name, call_id, body, response.get_data(as_text=True), response.mimetype
-            )
-        return response
     return None
+
+
+def _kept_reply(
+    failover: Failover,
+    platform: Platform,
+    call: TransferRequest,
+    destination: Destination,
+    body: bytes | None,
+) -> Response:
+    """The answer that carries ``destination`` to a dial verb's callback, kept for the same
+    callback delivered again."""
+    response = platform.render(call, destination)
+    if body is not None:
+        failover.keep_reply(
+            platform.name, t.cast(str, call.call_id), body, response.get_data(as_text=True), response.mimetype
+        )
+    return response
+
+
+def _time_left(call: TransferRequest, timeout: float) -> float:
+    """Seconds left of ``timeout`` for ``call``: the deadline counts from the request's arrival, and
+    parsing took some of it already."""
+    return max(call.received + timeout - _monotonic(), 0.001)
 
 
 def _fallback_dial(

@@ -20,6 +20,7 @@ from . import messages
 from .exceptions import InvalidDestination
 from .exceptions import StoreUnavailable
 from .handlers import Line
+from .handlers import name_of
 from .logs import logger
 from .models import Attempt
 from .models import Destination
@@ -137,19 +138,24 @@ def _entry(entry: Destination | str) -> t.Any:
     return entry if isinstance(entry, str) else _encode(entry)
 
 
-def _without_caller(entry: t.Any, caller: str | None) -> t.Any:
-    """An encoded entry with the caller's own number, wherever it stands in a caller ID, a SIP
-    header or the number itself, replaced by a placeholder."""
-    if not caller or not isinstance(entry, dict):
-        return entry
+def _swapped(entry: dict[str, t.Any], old: str, new: str) -> dict[str, t.Any]:
+    """``entry`` with ``old`` as its caller ID or number replaced by ``new``, and inside its SIP
+    header values: the places a caller's own number is given to the person answering."""
     found = dict(entry)
     for field in ("caller_id", "number"):
-        if found.get(field) == caller:
-            found[field] = _CALLER
+        if found.get(field) == old:
+            found[field] = new
     headers = found.get("headers")
     if isinstance(headers, dict):
-        found["headers"] = {name: str(value).replace(caller, _CALLER) for name, value in headers.items()}
+        found["headers"] = {name: str(value).replace(old, new) for name, value in headers.items()}
     return found
+
+
+def _without_caller(entry: t.Any, caller: str | None) -> t.Any:
+    """An encoded entry with the caller's own number replaced by a placeholder."""
+    if not caller or not isinstance(entry, dict):
+        return entry
+    return _swapped(entry, caller, _CALLER)
 
 
 def _with_caller(entry: t.Any, caller: str | None) -> t.Any:
@@ -167,13 +173,7 @@ def _with_caller(entry: t.Any, caller: str | None) -> t.Any:
         return entry
     if not caller:
         return None
-    found = dict(entry)
-    for field in ("caller_id", "number"):
-        if found.get(field) == _CALLER:
-            found[field] = caller
-    if isinstance(headers, dict):
-        found["headers"] = {name: str(value).replace(_CALLER, caller) for name, value in headers.items()}
-    return found
+    return _swapped(entry, _CALLER, caller)
 
 
 def _json(text: str | None) -> t.Any:
@@ -222,16 +222,20 @@ class Failover:
                 found.append(record)
         return found
 
-    def attempts(self, platform: str, call_id: str | None) -> tuple[Attempt, ...]:
-        """The call's attempts, oldest first; ``()`` when there are none or the store is down."""
+    def records(self, platform: str, call_id: str | None) -> list[dict[str, t.Any]]:
+        """The call's attempts as kept, oldest first; ``[]`` when there are none or the store is
+        down (the call is then routed as a first attempt)."""
         if not call_id:
-            return ()
+            return []
         try:
-            records = self._records(platform, call_id)
+            return self._records(platform, call_id)
         except StoreUnavailable as exc:
             logger.warning(messages.attempts_not_read(platform, call_id, str(exc)))
-            return ()
-        return tuple(_attempt(record) for record in records)
+            return []
+
+    def attempts(self, platform: str, call_id: str | None) -> tuple[Attempt, ...]:
+        """The call's attempts, oldest first; ``()`` when there are none or the store is down."""
+        return tuple(_attempt(record) for record in self.records(platform, call_id))
 
     def seen_by(self, call: TransferRequest, platform: Platform | None) -> tuple[Attempt, ...]:
         """The call's attempts as its handlers see them: on a platform that asks again after a
@@ -297,13 +301,6 @@ class Failover:
         except (TypeError, ValueError):
             return None
 
-    def pending(self, call: TransferRequest) -> dict[str, t.Any] | None:
-        """The call's latest attempt while it waits for its outcome, else ``None``."""
-        if not call.call_id:
-            return None
-        records = self._records(call.platform, call.call_id)
-        return records[-1] if records and records[-1]["outcome"] is None else None
-
     def settle(
         self,
         platform: str,
@@ -314,6 +311,7 @@ class Failover:
         news: bytes | None = None,
         call_over: bool = False,
         about: int | None = None,
+        records: list[dict[str, t.Any]] | None = None,
     ) -> Attempt | None:
         """Give the call's latest attempt its outcome, once across every worker, and give back its
         capacity slot when the destination never took the call. ``None`` when there is no attempt
@@ -326,8 +324,10 @@ class Failover:
         :param call_over: a connected outcome that says the transferred call ended, so its place
             is free again too.
         :param about: the number of the attempt the platform says the news is about, when it says.
+        :param records: the call's attempts, when the caller read them a moment ago.
         """
-        records = self._records(platform, call_id)
+        if records is None:
+            records = self._records(platform, call_id)
         if not records or records[-1]["outcome"] is not None:
             if news is not None and records and self.store.get(self.news_key(platform, call_id, news)):
                 # Settled a moment ago by this very news, delivered first to another worker.
@@ -393,16 +393,10 @@ class Failover:
 
     def release(self, record: t.Mapping[str, t.Any]) -> None:
         """Give back an attempt's capacity slot, while it is surely still the attempt's."""
-        slot, name = record.get("slot"), record.get("key")
-        if type(slot) is not int or not isinstance(name, str):
+        slot, name, until = record.get("slot"), record.get("key"), record.get("slot_until")
+        if type(slot) is not int or not isinstance(name, str) or not isinstance(until, (int, float)):
             return
-        try:
-            at = float(record.get("at", 0.0))
-        except (TypeError, ValueError):
-            return
-        until = record.get("slot_until")
-        expires = float(until) if isinstance(until, (int, float)) else at + self.hold
-        if time.time() < expires - _SLOT_MARGIN:
+        if time.time() < until - _SLOT_MARGIN:
             with bookkeeping("giving back a capacity slot"):
                 self.store.delete(_slot_key(name, slot))
 
@@ -416,18 +410,17 @@ class Failover:
         coerce: t.Callable[[Destination | str], Destination],
         check: CheckRunner,
         skipped: SkipListener,
-        skip_tried: bool,
+        tried: t.Collection[str] = (),
     ) -> Choice | None:
         """The first destination of ``answer`` that is free to take ``call``, holding its capacity
-        slot; ``None`` if every one is unavailable, full, not a destination, or (``skip_tried``)
-        tried on this call."""
+        slot; ``None`` if every one is unavailable, full, not a destination, or (for a chain) one
+        of the keys ``tried`` on this call."""
         chain: DestinationChain | None = None
         entries: tuple[Destination | str, ...]
         if isinstance(answer, DestinationChain):
             chain, entries = answer, answer.destinations
         else:
             entries = (answer,)
-        tried = {a["key"] for a in self._records_or_none(call)} if chain is not None and skip_tried else set()
         for entry in entries:
             try:
                 destination = coerce(entry)
@@ -438,7 +431,7 @@ class Failover:
                 logger.error(messages.chain_entry_skipped(exc, repr(call)))
                 continue
             key = entry_key(destination)
-            if key in tried:
+            if chain is not None and key in tried:
                 continue
             line = self.registry.lines.get(destination.directory_name or "")
             if not self._available(destination, line, call, check):
@@ -455,15 +448,6 @@ class Failover:
             return Choice(destination, key, _label(destination), held, chain is not None or held is not None)
         return None
 
-    def _records_or_none(self, call: TransferRequest) -> list[dict[str, t.Any]]:
-        if not call.call_id:
-            return []
-        try:
-            return self._records(call.platform, call.call_id)
-        except StoreUnavailable as exc:
-            logger.warning(messages.attempts_not_read(call.platform, call.call_id, str(exc)))
-            return []
-
     def _available(
         self, destination: Destination, line: Line | None, call: TransferRequest, check: CheckRunner
     ) -> bool:
@@ -471,11 +455,13 @@ class Failover:
         described = destination.describe()
         if line is not None and line.available is not None:
             available = line.available
-            predicates.append((lambda: bool(available(call)), f"{described} (available={_named(available)})"))
+            predicates.append(
+                (lambda: bool(available(call)), f"{described} (available={name_of(available)})")
+            )
         app_check = self.registry.availability
         if app_check is not None:
             predicates.append(
-                (lambda: bool(app_check(destination, call)), f"{described} ({_named(app_check)})")
+                (lambda: bool(app_check(destination, call)), f"{described} ({name_of(app_check)})")
             )
         return all(check(predicate, what) for predicate, what in predicates)
 
@@ -499,10 +485,6 @@ def asked_again(call: TransferRequest, platform: Platform, number: int) -> tuple
     if earlier is not None and (earlier.attempt is None or earlier.attempt >= number):
         return earlier.outcome, earlier.detail
     return "failed", "asked again"
-
-
-def _named(func: object) -> str:
-    return str(getattr(func, "__qualname__", None) or type(func).__name__)
 
 
 def _slot_key(name: str, slot: int) -> str:

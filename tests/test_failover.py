@@ -37,6 +37,14 @@ def directory(transfers: CallTransfer, **lines: t.Any) -> None:
         transfers.add_destination(name, NumberDestination(number), **lines.get(name, {}))
 
 
+def hunt_group(store: t.Any = None, **lines: t.Any) -> CallTransfer:
+    """The directory, and every call asking for anna, then bram."""
+    transfers = CallTransfer(store=store)
+    directory(transfers, **lines)
+    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    return transfers
+
+
 def vapi_number(response: t.Any) -> str | None:
     data = response.get_json()
     assert response.status_code == 200, data
@@ -136,9 +144,7 @@ def test_vapi_reads_how_the_last_transfer_ended_from_the_request(make_app: MakeA
 
 
 def test_vapi_outcome_event_settles_the_attempt_and_a_connected_call_finishes(make_app: MakeApp) -> None:
-    transfers = CallTransfer()
-    directory(transfers)
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers = hunt_group()
     app, _ = make_app(transfers)
     vapi = Vapi(app.test_client())
     with testing.record_signals(app) as heard:
@@ -201,9 +207,7 @@ def voicedock_config(recorder: Recorder) -> dict[str, t.Any]:
 
 @pytest.fixture
 def voicedock(make_app: MakeApp, recorder: Recorder) -> tuple[Flask, VoiceDock]:
-    transfers = CallTransfer()
-    directory(transfers)
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers = hunt_group()
     app, _ = make_app(
         transfers,
         **voicedock_config(recorder),
@@ -266,9 +270,7 @@ def test_voicedock_failed_next_delivery_is_answered_and_logged(
 
 
 def test_a_third_concurrent_caller_skips_a_full_destination(make_app: MakeApp) -> None:
-    transfers = CallTransfer()
-    directory(transfers, anna={"max_concurrent": 2})
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers = hunt_group(anna={"max_concurrent": 2})
     app, _ = make_app(transfers)
     vapi = Vapi(app.test_client())
     with testing.record_signals(app) as heard:
@@ -340,9 +342,7 @@ class _DeadStore(MemoryStore):
 
 
 def test_a_store_outage_never_turns_a_destination_into_a_refusal(make_app: MakeApp) -> None:
-    transfers = CallTransfer(store=_DeadStore())
-    directory(transfers, anna={"max_concurrent": 1})
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers = hunt_group(store=_DeadStore(), anna={"max_concurrent": 1})
     app, _ = make_app(transfers)
     vapi = Vapi(app.test_client())
     assert [vapi_number(vapi.ask(call_id=f"down-{i}")) for i in range(3)] == [ANNA, ANNA, ANNA]
@@ -425,9 +425,7 @@ def test_attempts_hold_no_caller_number(make_app: MakeApp) -> None:
 
 
 def test_stats_show_how_often_the_first_choice_failed_and_who_took_the_call(make_app: MakeApp) -> None:
-    transfers = CallTransfer()
-    directory(transfers)
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers = hunt_group()
     app, _ = make_app(
         transfers, CALLTRANSFER_LOG_TRANSFERS=True, CALLTRANSFER_DASHBOARD_TOKEN="dash-token-0123456789"
     )
@@ -562,9 +560,7 @@ def test_news_not_kept_in_a_store_blip_is_heard_when_sent_again(
     make_app: MakeApp, recorder: Recorder
 ) -> None:
     store = _Blip()
-    transfers = CallTransfer(store=store)
-    directory(transfers)
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers = hunt_group(store=store)
     app, _ = make_app(
         transfers,
         CALLTRANSFER_STORE_COOLDOWN=0.05,
@@ -632,9 +628,7 @@ def test_store_values_that_are_not_ours_never_cost_the_caller(
     make_app: MakeApp, suffix: str, value: str
 ) -> None:
     store = MemoryStore()
-    transfers = CallTransfer(store=store)
-    directory(transfers)
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers = hunt_group(store=store)
     app, _ = make_app(transfers)
     vapi = Vapi(app.test_client())
     vapi.ask(call_id="c-odd")
@@ -688,9 +682,7 @@ def test_an_attempt_record_without_a_time_is_read_as_an_old_one(
     make_app: MakeApp, recorder: Recorder
 ) -> None:
     store = MemoryStore()
-    transfers = CallTransfer(store=store)
-    directory(transfers)
-    transfers.on_request(lambda call: DestinationChain(["anna", "bram"]))
+    transfers = hunt_group(store=store)
     app, _ = make_app(transfers, **voicedock_config(recorder))
     vd = VoiceDock(app)
     vd.tool_call("vd-at", "tc-at1")
