@@ -102,8 +102,9 @@ def main() -> None:
     runs = itertools.count()
 
     def script() -> pathlib.Path:
-        # Each wrk run numbers its calls afresh: a prefix per run keeps them new in the store.
-        prefix = f"R{next(runs):02d}"
+        # Each wrk run numbers its calls afresh: a prefix per run keeps them new in the store. Hex
+        # digits only, as the counter ends the UUID that a Vapi call id is.
+        prefix = f"e{next(runs):02d}"
         path = workdir / f"{prefix}.lua"
         path.write_text(LUA.format(secret=apps.VAPI_SECRET, body=body, prefix=prefix, mark=MARK))
         return path

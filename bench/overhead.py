@@ -36,12 +36,14 @@ SIZES = (0, 20, 200, 2000)
 TARGETS = {0: 1.25, 20: 1.25, 200: 1.25, 2000: 1.1}
 # Twelve characters in every body, replaced by a counter so each request is a different call.
 MARK = "BENCHMARK000"
+# A Vapi call id is a UUID: its last group is the counter (twelve hex digits once replaced).
+VAPI_CALL_ID = f"5c4d030f-1e2b-4a3c-9d8e-{MARK}"
 _counter = itertools.count()
 
 Request = tuple[dict[str, t.Any], bytes]
 
 
-def vapi_body(size: int, call_id: str = MARK) -> bytes:
+def vapi_body(size: int, call_id: str = VAPI_CALL_ID) -> bytes:
     turns = [
         ("bot" if i % 2 else "user", f"This is turn {i} of the conversation so far.") for i in range(size)
     ]

@@ -49,8 +49,16 @@ def webhook(platform_name: str) -> Response:
     limit = state.settings.max_body_bytes
     # A server that ends the stream itself (gunicorn) is read directly when the Content-Length is
     # within the limit: the length bounds the read, and werkzeug's byte-counting wrapper, which
-    # a limit on the request brings in, would only copy the body once more.
-    length = req.content_length if "wsgi.input_terminated" in req.environ else None
+    # a limit on the request brings in, would only copy the body once more. The length is read
+    # from the environ, not through werkzeug's property, which parses two headers for it on every
+    # webhook. Anything but plain digits, or any Transfer-Encoding, takes the bounded path, where
+    # werkzeug judges the length as it always does.
+    environ = req.environ
+    length = None
+    if "wsgi.input_terminated" in environ and "HTTP_TRANSFER_ENCODING" not in environ:
+        declared = environ.get("CONTENT_LENGTH")
+        if declared and declared.isascii() and declared.isdigit():
+            length = int(declared)
     if length is None or length > limit or app.config.get("MAX_CONTENT_LENGTH") is not None:
         # One byte over the limit is let through so a streamed (chunked) body that stops exactly
         # at the cap can be told apart from one that was cut there.
@@ -78,7 +86,7 @@ def webhook(platform_name: str) -> Response:
             platform.verify(inbound)
         parsed = platform.parse(platform.decode(body, inbound, state.settings.max_json_values), inbound)
         if isinstance(parsed, TransferRequest):
-            return Dispatch(app, state, platform, parsed, body, deadline, req.environ).answer()
+            return Dispatch(app, state, platform, parsed, body, deadline, environ).answer()
     finally:
         # Also before an event's handlers: they get a deadline of their own.
         deadline.close()

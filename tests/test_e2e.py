@@ -106,6 +106,24 @@ def test_oversized_chunked_body_is_413(server: tuple[str, int]) -> None:
     assert (status, reply["destination"]["number"]) == (200, "+31207948450")
 
 
+def test_a_declared_length_is_held_to_the_limit_under_gunicorn(server: tuple[str, int]) -> None:
+    # gunicorn ends the stream itself, so the view reads the Content-Length from the environ and
+    # reads the body directly: one byte over the limit is refused, one at the limit is routed.
+    def padded(size: int) -> bytes:
+        payload = testing.vapi_transfer_request(text="sales")
+        payload["message"]["padding"] = ""
+        payload["message"]["padding"] = " " * (size - len(testing.dumps(payload)))
+        body = testing.dumps(payload)
+        assert len(body) == size
+        return body
+
+    status, reply = request(server, padded(65_537), testing.vapi_secret_headers(SECRET))
+    assert (status, reply["code"]) == (413, 413)
+    at = padded(65_536)
+    status, reply = request(server, at, testing.vapi_secret_headers(SECRET))
+    assert (status, reply["destination"]["number"]) == (200, "+31207948450")
+
+
 def test_a_handler_that_never_returns_still_gets_an_answer(server: tuple[str, int]) -> None:
     body = testing.dumps(testing.vapi_transfer_request(text="please hang on"))
     started = time.monotonic()
