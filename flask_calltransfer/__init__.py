@@ -18,6 +18,8 @@ from .exceptions import TransferRefused
 from .exceptions import UnsupportedDestination
 from .exceptions import refuse
 from .extension import CallTransfer
+from .handoff import Handoff
+from .models import CALLER
 from .models import AssistantDestination
 from .models import Attempt
 from .models import Conversation
@@ -41,6 +43,7 @@ from .routing import DestinationPool
 __version__ = "0.1.0"
 
 __all__ = [
+    "CALLER",
     "Attempt",
     "DestinationChain",
     "BUILTIN_PLATFORMS",
@@ -55,6 +58,7 @@ __all__ = [
     "Conversation",
     "Destination",
     "FallbackPlan",
+    "Handoff",
     "HandlerTimeout",
     "InvalidDestination",
     "InvalidPayload",

@@ -41,6 +41,9 @@ DELIVERY_TIMEOUT = "CALLTRANSFER_DELIVERY_TIMEOUT"
 HTTP_MAX_RESPONSE_BYTES = "CALLTRANSFER_HTTP_MAX_RESPONSE_BYTES"
 HTTP_RETRY_SERVER_ERRORS = "CALLTRANSFER_HTTP_RETRY_SERVER_ERRORS"
 CAPACITY_HOLD = "CALLTRANSFER_CAPACITY_HOLD"
+HANDOFF_SECRET = "CALLTRANSFER_HANDOFF_SECRET"
+HANDOFF_TTL = "CALLTRANSFER_HANDOFF_TTL"
+HANDOFF_URL = "CALLTRANSFER_HANDOFF_URL"
 
 VAPI_SECRET = "CALLTRANSFER_VAPI_SECRET"
 VAPI_SECRET_HEADER = "CALLTRANSFER_VAPI_SECRET_HEADER"
@@ -114,6 +117,9 @@ DEFAULTS: t.Final[dict[str, t.Any]] = {
     # The longest a transfer holds a place of a destination's max_concurrent when no outcome
     # gives it back: Vapi never reports the end of a call it forwarded.
     CAPACITY_HOLD: 1800.0,
+    HANDOFF_SECRET: None,
+    HANDOFF_TTL: 3600.0,
+    HANDOFF_URL: None,
     VAPI_SECRET: None,
     VAPI_SECRET_HEADER: "X-Vapi-Secret",
     VAPI_HMAC_SECRET: None,
@@ -245,6 +251,8 @@ class Settings:
     max_json_values: int | None = 200_000
     decision_log: str = "logger"
     capacity_hold: float = 1800.0
+    handoff_ttl: float = 3600.0
+    handoff_url: str | None = None
 
 
 def load(config: t.Mapping[str, t.Any]) -> Settings:
@@ -281,7 +289,18 @@ def load(config: t.Mapping[str, t.Any]) -> Settings:
         max_json_values=_get_values(config, MAX_JSON_VALUES),
         decision_log=get_choice(config, DECISION_LOG, DECISION_LOGS),
         capacity_hold=t.cast(float, get_number(config, CAPACITY_HOLD)),
+        handoff_ttl=t.cast(float, get_number(config, HANDOFF_TTL)),
+        handoff_url=_get_public_url(config, HANDOFF_URL),
     )
+
+
+def _get_public_url(config: t.Mapping[str, t.Any], key: str) -> str | None:
+    value = get_str(config, key, optional=True)
+    if value is None:
+        return None
+    if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+        raise ConfigurationError(messages.config_public_url(key, value), key=key)
+    return value
 
 
 def _get_bytes(config: t.Mapping[str, t.Any], key: str) -> int:

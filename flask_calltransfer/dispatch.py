@@ -39,7 +39,9 @@ from .failover import asked_again
 from .handlers import Running
 from .handlers import name_of
 from .handlers import run_async
+from .handoff import new_handoff_id
 from .logs import logger
+from .models import CALLER
 from .models import Attempt
 from .models import Destination
 from .models import DestinationChain
@@ -316,6 +318,8 @@ class Dispatch:
         :class:`UnsupportedDestination` for the caller's failure path.
         """
         app, call, platform = self.app, self.call, self.platform
+        if destination.per_call:
+            destination = prepared(self.state, platform, call, destination)
         try:
             response = platform.render(call, destination)
         except DeliveryFailed as exc:
@@ -488,6 +492,8 @@ def _next_attempt(
         tried.add(choice.key)
         destination = platform.prepare_attempt(choice.destination, chain)
         nxt = failover.record(call, choice, None, keep_chain=False)
+        if destination.per_call:
+            destination = prepared(state, platform, call, destination)
         try:
             if platform.failover == "deliver":
                 carry_out(platform, call, destination)
@@ -508,7 +514,9 @@ def _next_attempt(
         # Nobody left in the chain: the fallback, as a request would get, not the no-op that
         # hangs up. (On VoiceDock the assistant stays on the call and can say so.)
         try:
-            return _kept_reply(failover, platform, call, state.fallback, body)
+            return _kept_reply(
+                failover, platform, call, prepared(state, platform, call, state.fallback), body
+            )
         except UnsupportedDestination as exc:
             logger.error(messages.fallback_failed(repr(call), str(exc)))
     return None
@@ -531,6 +539,36 @@ def _kept_reply(
     return response
 
 
+def prepared(
+    state: State, platform: Platform, call: TransferRequest, destination: Destination
+) -> Destination:
+    """``destination`` as sent on ``call``: ``caller_id=CALLER`` written the platform's way, and
+    its hand-off given an id and the caller's number and attached through the platform's
+    channels. Anything else comes back as it is."""
+    if not destination.per_call:
+        return destination
+    caller_id = getattr(destination, "caller_id", None)
+    if caller_id == CALLER:
+        # The platform's own template where it has one; else the number the webhook gave, or
+        # the platform's default caller ID when it gave none.
+        written = platform.caller_template or call.caller
+        try:
+            destination = destination.replaced(caller_id=written)
+        except InvalidDestination:
+            # Withheld or not a number ("anonymous"): the platform's default caller ID.
+            destination = destination.replaced(caller_id=None)
+    handoff = destination.handoff
+    if handoff is not None and handoff.id is None:
+        handoff_id = new_handoff_id()
+        sent = handoff.sent(handoff_id, call.caller)
+        # Kept first: a link goes out only to a context that is there to be shown.
+        url = state.screenpop.keep(sent)
+        if url is not None:
+            sent = handoff.sent(handoff_id, call.caller, url)
+        destination = platform.attach_handoff(destination.with_handoff(sent), sent)
+    return destination
+
+
 def _time_left(call: TransferRequest, timeout: float) -> float:
     """Seconds left of ``timeout`` for ``call``: the deadline counts from the request's arrival, and
     parsing took some of it already."""
@@ -551,7 +589,8 @@ def _fallback_dial(
     ):
         return None
     try:
-        return platform.render(platform.event_call(event), state.fallback)
+        call = platform.event_call(event)
+        return platform.render(call, prepared(state, platform, call, state.fallback))
     except UnsupportedDestination as exc:
         logger.error(messages.fallback_failed(repr(event.call_id), str(exc)))
         return None

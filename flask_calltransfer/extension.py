@@ -48,6 +48,7 @@ from .platforms.base import Services
 from .platforms.vapi import transfer_tool as vapi_transfer_tool
 from .platforms.voicedock import transfer_tool as voicedock_transfer_tool
 from .routing import DestinationPool
+from .screenpop import ScreenPop
 from .state import State
 from .store import DEFAULT_URL
 from .store import MemoryStore
@@ -56,6 +57,14 @@ from .store import from_url
 
 #: The shortest dashboard token accepted: a guessable one would open the transfer log.
 _MIN_TOKEN = 16
+
+
+def _secret_key(app: Flask) -> tuple[str, ...]:
+    # The app's own key signs hand-off links when no key of their own is set; bytes keys too.
+    key = app.secret_key
+    if isinstance(key, bytes):
+        key = key.decode("latin-1")
+    return (key,) if isinstance(key, str) and key else ()
 
 
 def _exempt_from_csrf(app: Flask, blueprints: t.Sequence[Blueprint]) -> None:
@@ -245,8 +254,16 @@ class CallTransfer:
             transfer_log=transfer_log,
             isolated_store=isolated,
             failover=Failover(services.store, self.registry, hold=settings.capacity_hold),
+            screenpop=ScreenPop(
+                services.store,
+                cfg.get_secrets(app.config, cfg.HANDOFF_SECRET) or _secret_key(app),
+                ttl=settings.handoff_ttl,
+                prefix=settings.url_prefix,
+                base_url=settings.handoff_url,
+            ),
         )
-        blueprints = [views.make_blueprint(platforms)]
+        handoff_links = app.extensions[app_state.KEY].screenpop.enabled
+        blueprints = [views.make_blueprint(platforms, handoff_links=handoff_links)]
         if dashboard_tokens:
             from . import dashboard
 

@@ -77,6 +77,80 @@ def attribute_too_long(what: str, limit: int, *, whose: str = "destination") -> 
     return f"The {whose}'s {what} is longer than {limit} characters. Shorten it."
 
 
+def config_public_url(key: str, value: object) -> str:
+    return (
+        f"{key} must be the public URL your app is reached at, such as"
+        f" 'https://calls.example.com', without a query or fragment; got {value!r}."
+    )
+
+
+def handoff_link_off() -> str:
+    return (
+        "Hand-off links are off in this app. Set CALLTRANSFER_HANDOFF_SECRET (or the app's"
+        " SECRET_KEY) to serve them."
+    )
+
+
+def handoff_link_expired() -> str:
+    return "This hand-off link has expired, and what it showed is no longer kept."
+
+
+def handoff_link_invalid() -> str:
+    return "This hand-off link is not valid. Open the link exactly as it came with the call."
+
+
+def handoff_store_down() -> str:
+    return "The hand-off cannot be read right now because the store is unavailable. Try again shortly."
+
+
+def handoff_not_handoff(value: object) -> str:
+    return f"A destination's handoff must be a Handoff, not {type(value).__name__}."
+
+
+def handoff_control_characters(what: str) -> str:
+    return (
+        f"The hand-off's {what} holds control characters (line breaks, tabs, NUL). It travels in a"
+        " SIP header: write it on one line of printable characters."
+    )
+
+
+def handoff_fields_not_mapping(value: object) -> str:
+    return f"A hand-off's fields must be a mapping of names to strings, not {type(value).__name__}."
+
+
+def handoff_too_many_fields(count: int, limit: int) -> str:
+    return (
+        f"A hand-off carries at most {limit} fields; this one has {count}. Keep the ones the"
+        " person who answers needs, and link to the rest from your CRM."
+    )
+
+
+def handoff_field_name_invalid(name: object) -> str:
+    return (
+        f"The hand-off field name {name!r} is not valid. It becomes the header X-Handoff-<name>:"
+        " start with a letter and use letters, digits and dashes, at most 32 characters."
+    )
+
+
+def handoff_sensitive_unknown(unknown: list[str], known: list[str]) -> str:
+    return (
+        f"The hand-off marks {', '.join(unknown)} sensitive, which it does not hold. Name one of"
+        f" {', '.join(known)}."
+    )
+
+
+def handoff_flag_not_bool() -> str:
+    return "A hand-off's include_caller and refer_to must be True or False."
+
+
+def handoff_headers_too_long(size: int, limit: int) -> str:
+    return (
+        f"The hand-off's headers would take {size} bytes, over the {limit} its own fields may take"
+        " (the id, the caller and the link need the rest). Shorten the reason or the fields, or"
+        " mark some sensitive: those are shown on the screen-pop page only."
+    )
+
+
 def attribute_control_characters(what: str, *, whose: str = "destination") -> str:
     return (
         f"The {whose}'s {what} holds control characters (line breaks, tabs, NUL). It travels in a"

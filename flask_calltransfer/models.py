@@ -24,6 +24,7 @@ from flask import has_app_context
 from . import messages
 from . import phone
 from .exceptions import InvalidDestination
+from .handoff import Handoff
 
 #: Vapi's transfer-plan modes, the complete list from its API schema.
 TRANSFER_MODES: t.Final[frozenset[str]] = frozenset(
@@ -60,6 +61,10 @@ _SIP_TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _EXTENSION = re.compile(r"^[0-9]{1,10}$")
 _T = t.TypeVar("_T")
 _TEMPLATE = re.compile(r"^\{\{\s*[A-Za-z0-9_.]+\s*\}\}$")
+
+#: ``caller_id=CALLER`` presents the caller's own number to the person who answers. Vapi gets its
+#: ``{{customer.number}}`` template; Twilio, jambonz and sipgate the number from the webhook.
+CALLER: t.Final = "{{caller}}"
 
 
 def _default_region() -> str | None:
@@ -117,6 +122,8 @@ def _check_caller_id(caller_id: str | None, region: str | None) -> str | None:
 
 _BLIND = "blind-transfer"
 _SIP_HEADER_SUMMARY = "blind-transfer-add-summary-to-sip-header"
+#: The mode in which Vapi writes its own summary into a SIP header.
+SIP_HEADER_SUMMARY: t.Final = _SIP_HEADER_SUMMARY
 _SAY_MESSAGE = "warm-transfer-say-message"
 _SAY_SUMMARY = "warm-transfer-say-summary"
 _WAIT_MESSAGE = "warm-transfer-wait-for-operator-to-speak-first-and-then-say-message"
@@ -438,6 +445,38 @@ class Destination:
     #: The directory name this destination was added under (see
     #: :meth:`~flask_calltransfer.CallTransfer.add_destination`), or ``None``.
     directory_name: str | None
+    #: What the person who answers is told (:class:`~flask_calltransfer.Handoff`), or ``None``.
+    handoff: Handoff | None
+
+    #: Whether sending this destination needs the call: a hand-off to fill in, or
+    #: ``caller_id=CALLER``. Worked out once, so every other transfer skips that step.
+    per_call: t.ClassVar[bool] = False
+
+    def with_handoff(self, handoff: Handoff | None) -> t.Self:
+        """This destination with ``handoff`` attached (a new destination; ``None`` removes it).
+
+        .. code-block:: python
+
+            from flask_calltransfer import Handoff, NumberDestination
+
+            desk = NumberDestination("+31207948450")
+            told = desk.with_handoff(Handoff("Wants to cancel", account="ACC-77"))
+            assert told.handoff.account == "ACC-77" and desk.handoff is None
+
+        .. versionadded:: 0.1
+        """
+        return self.replaced(handoff=handoff)
+
+    def replaced(self, **changes: t.Any) -> t.Self:
+        """A copy with ``changes`` (checked again, as a new destination is).
+
+        :meta private:
+        """
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def _mark_per_call(self) -> None:
+        if self.handoff is not None or getattr(self, "caller_id", None) == CALLER:
+            object.__setattr__(self, "per_call", True)
 
     def describe(self) -> str:
         """A one-line, log-safe description, with numbers masked: ``"billing (number
@@ -482,8 +521,8 @@ class NumberDestination(Destination):
 
     :param number: the number to dial.
     :param message: said to the caller before the transfer; ``""`` means silent (Vapi).
-    :param caller_id: the caller ID shown to the destination: an E.164 number or a Vapi template
-        such as ``"{{customer.number}}"``.
+    :param caller_id: the caller ID shown to the destination: an E.164 number, :data:`CALLER` for
+        the caller's own number, or a Vapi template such as ``"{{customer.number}}"``.
     :param caller_id_name: the caller ID name (sipgate).
     :param extension: 1 to 10 digits dialled after the destination answers.
     :param description: tells the assistant's model when to choose this destination.
@@ -494,6 +533,7 @@ class NumberDestination(Destination):
     :param e164: ``False`` skips E.164 normalisation and allows Vapi's ``^\\+?[a-zA-Z0-9]+$`` form,
         for SIP trunk short codes (Vapi's ``numberE164CheckEnabled: false``).
     :param region: region code for national numbers; defaults to ``CALLTRANSFER_DEFAULT_REGION``.
+    :param handoff: what the person who answers is told (:class:`Handoff`).
     :raises InvalidDestination: if any argument is invalid.
 
     .. versionadded:: 0.1
@@ -513,6 +553,7 @@ class NumberDestination(Destination):
     mode: str | None = dataclasses.field(init=False, compare=False)
     e164: bool
     directory_name: str | None = dataclasses.field(compare=False)
+    handoff: Handoff | None
 
     def __init__(
         self,
@@ -528,6 +569,7 @@ class NumberDestination(Destination):
         e164: bool = True,
         directory_name: str | None = None,
         region: str | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         # Written out rather than generated: mode= and transfer_plan= are two ways to give one
         # plan, and dataclasses.replace() must rebuild the destination from the plan alone.
@@ -542,6 +584,8 @@ class NumberDestination(Destination):
         _check_text(description, "description", limit=1000)
         if extension is not None and (not isinstance(extension, str) or not _EXTENSION.match(extension)):
             raise InvalidDestination(messages.extension_invalid(extension))
+        if handoff is not None and not isinstance(handoff, Handoff):
+            raise InvalidDestination(messages.handoff_not_handoff(handoff))
         values: dict[str, object] = {
             "number": normalised,
             "message": message,
@@ -553,9 +597,11 @@ class NumberDestination(Destination):
             "mode": plan.mode if plan is not None else None,
             "e164": e164,
             "directory_name": directory_name,
+            "handoff": handoff,
         }
         for attribute, setting in values.items():
             object.__setattr__(self, attribute, setting)
+        self._mark_per_call()
 
     def _target(self) -> str:
         return f"number {phone.mask(self.number)}"
@@ -582,6 +628,8 @@ class SipDestination(Destination):
         ``transfer_plan=TransferPlan(mode)``.
     :param transfer_plan: a :class:`TransferPlan` with the mode and its details (Vapi); give
         either this or ``mode``, not both.
+    :param handoff: what the person who answers is told (:class:`Handoff`): its headers go out
+        with the app's own, which win where both name the same header.
     :raises InvalidDestination: if any argument is invalid.
 
     .. versionadded:: 0.1
@@ -599,6 +647,7 @@ class SipDestination(Destination):
     #: The plan's mode, ``None`` without a plan. Set through ``mode=`` or ``transfer_plan=``.
     mode: str | None = dataclasses.field(init=False, compare=False)
     directory_name: str | None = dataclasses.field(compare=False)
+    handoff: Handoff | None
 
     def __init__(
         self,
@@ -611,6 +660,7 @@ class SipDestination(Destination):
         mode: str | None = None,
         transfer_plan: TransferPlan | None = None,
         directory_name: str | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         # Written out for the same reason as NumberDestination's.
         if not isinstance(uri, str) or not _SIP_URI.match(uri.strip()):
@@ -629,6 +679,8 @@ class SipDestination(Destination):
         caller_id = _check_caller_id(caller_id, _default_region())
         _check_text(message, "message", limit=1000, allow_empty=True)
         _check_text(description, "description", limit=1000)
+        if handoff is not None and not isinstance(handoff, Handoff):
+            raise InvalidDestination(messages.handoff_not_handoff(handoff))
         values: dict[str, object] = {
             "uri": uri.strip(),
             "message": message,
@@ -638,13 +690,25 @@ class SipDestination(Destination):
             "transfer_plan": plan,
             "mode": plan.mode if plan is not None else None,
             "directory_name": directory_name,
+            "handoff": handoff,
         }
         for attribute, setting in values.items():
             object.__setattr__(self, attribute, setting)
+        self._mark_per_call()
 
     def __hash__(self) -> int:
         headers = tuple(sorted(self.headers.items())) if self.headers else None
-        return hash((self.uri, self.message, headers, self.caller_id, self.description, self.transfer_plan))
+        return hash(
+            (
+                self.uri,
+                self.message,
+                headers,
+                self.caller_id,
+                self.description,
+                self.transfer_plan,
+                self.handoff,
+            )
+        )
 
     def _target(self) -> str:
         return f"SIP {phone.mask(self.uri)}"
@@ -672,8 +736,12 @@ class AssistantDestination(Destination):
     history: str | None = dataclasses.field(default=None, kw_only=True)
     description: str | None = dataclasses.field(default=None, kw_only=True)
     directory_name: str | None = dataclasses.field(default=None, kw_only=True, compare=False)
+    handoff: Handoff | None = dataclasses.field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
+        if self.handoff is not None and not isinstance(self.handoff, Handoff):
+            raise InvalidDestination(messages.handoff_not_handoff(self.handoff))
+        self._mark_per_call()
         _check_text(self.name, "name", limit=200)
         if self.name is None:
             raise InvalidDestination(messages.attribute_empty("name"))

@@ -104,6 +104,21 @@ _IN_TEXT = re.compile(
 )
 
 
+def withhold_numbers(text: str, *, keep: str | None, replacement: str) -> str:
+    """``text`` with every phone number in it replaced by ``replacement``, except ``keep`` (an
+    E.164 number, written in any form the text uses)."""
+
+    def swap(match: re.Match[str]) -> str:
+        found = match.group(0)
+        if keep is not None:
+            digits = re.sub(r"\D", "", found.replace("%2B", "+").replace("%2b", "+"))
+            if digits and digits == keep.lstrip("+"):
+                return found
+        return replacement
+
+    return _IN_TEXT.sub(swap, text)
+
+
 _TYPES = {
     phonenumbers.PhoneNumberType.FIXED_LINE: "fixed line",
     phonenumbers.PhoneNumberType.MOBILE: "mobile",

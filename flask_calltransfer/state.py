@@ -23,6 +23,7 @@ if t.TYPE_CHECKING:
     from .models import Destination
     from .platforms.base import Platform
     from .platforms.base import Services
+    from .screenpop import ScreenPop
 
 #: The key in ``app.extensions``.
 KEY: t.Final = "calltransfer"
@@ -55,6 +56,8 @@ class State:
     isolated_store: bool = False
     #: The calls' transfer attempts, capacity and availability (set by ``init_app``).
     failover: Failover = dataclasses.field(default=None)  # type: ignore[assignment]
+    #: Hand-off contexts and their signed links (set by ``init_app``).
+    screenpop: ScreenPop = dataclasses.field(default=None)  # type: ignore[assignment]
 
 
 def find(app: Flask | None = None) -> State | None:

@@ -93,6 +93,11 @@ def webhook(platform_name: str) -> Response:
     return answer_event(app, state, platform, parsed, body)
 
 
+def handoff_page(token: str) -> Response:
+    """``GET <prefix>/handoff/<token>``: a hand-off's screen-pop page or JSON (see screenpop)."""
+    return _state().screenpop.serve(token)
+
+
 def _platform_name() -> str:
     return request.view_args.get("platform_name", "-") if request.view_args else "-"
 
@@ -147,8 +152,9 @@ def _unexpected(exc: Exception) -> Response:
     return platform.render_failure()
 
 
-def make_blueprint(platforms: t.Mapping[str, Platform]) -> Blueprint:
-    """Build the blueprint with one ``POST /<name>`` rule per enabled platform.
+def make_blueprint(platforms: t.Mapping[str, Platform], *, handoff_links: bool = False) -> Blueprint:
+    """Build the blueprint with one ``POST /<name>`` rule per enabled platform, and
+    ``GET /handoff/<token>`` when hand-off links are on.
 
     :meta private:
     """
@@ -161,6 +167,8 @@ def make_blueprint(platforms: t.Mapping[str, Platform]) -> Blueprint:
             defaults={"platform_name": name},
             methods=["POST"],
         )
+    if handoff_links:
+        blueprint.add_url_rule("/handoff/<token>", endpoint="handoff", view_func=handoff_page, methods=["GET"])
     blueprint.register_error_handler(InvalidPayload, _invalid_payload)
     blueprint.register_error_handler(RequestVerificationFailed, _verification_failed)
     blueprint.register_error_handler(PayloadTooLarge, _too_large)

@@ -22,9 +22,13 @@ from ..exceptions import DeliveryFailed
 from ..exceptions import RequestVerificationFailed
 from ..exceptions import TransferRefused
 from ..exceptions import UnsupportedDestination
+from ..handoff import Handoff
+from ..models import PLAN_FIELD_MODES
+from ..models import SIP_HEADER_SUMMARY
 from ..models import Destination
 from ..models import DestinationChain
 from ..models import PlatformEvent
+from ..models import SipDestination
 from ..models import TransferPlan
 from ..models import TransferRequest
 from ..security import SharedSecretVerifier
@@ -364,6 +368,44 @@ class Platform(abc.ABC):
 
         .. versionadded:: 0.1
         """
+        return destination
+
+    #: How a hand-off context travels on this platform (see :class:`~flask_calltransfer.Handoff`):
+    #: ``"sip-headers"`` (a SIP destination carries ``X-Handoff-*`` and ``User-to-User``),
+    #: ``"number-headers"`` (a number's dial carries them too), ``"operator-message"`` (Vapi's
+    #: warm message modes say the hand-off to the person who answers), ``"refer-to"``
+    #: (``User-to-User`` may go inside the REFER's Refer-To). Empty: the hand-off is kept for the
+    #: screen-pop page only, as nothing on the platform can carry it (sipgate, VoiceDock).
+    #:
+    #: .. versionadded:: 0.1
+    handoff_channels: t.ClassVar[frozenset[str]] = frozenset()
+    #: How this platform itself writes "the caller's own number" as a caller ID (Vapi:
+    #: ``"{{customer.number}}"``), or ``None``: ``caller_id=CALLER`` is then sent as the number the
+    #: webhook gave for the caller.
+    #:
+    #: .. versionadded:: 0.1
+    caller_template: t.ClassVar[str | None] = None
+
+    def attach_handoff(self, destination: Destination, handoff: Handoff) -> Destination:
+        """``destination`` carrying ``handoff`` (sent already: with its id, the caller's number
+        and its screen-pop link) the way :attr:`handoff_channels` says.
+
+        The default puts the headers on a SIP destination ahead of its own (a header the app
+        set itself wins), and says the hand-off to the person who answers in a warm mode that
+        says a message, when the plan has no message of its own.
+
+        .. versionadded:: 0.1
+        """
+        channels = self.handoff_channels
+        if "sip-headers" in channels and isinstance(destination, SipDestination):
+            headers = {**handoff.headers(), **(destination.headers or {})}
+            destination = destination.replaced(headers=headers)
+        plan = getattr(destination, "transfer_plan", None)
+        if "operator-message" in channels and plan is not None and plan.message is None:
+            spoken = handoff.spoken()
+            says = plan.mode in PLAN_FIELD_MODES["message"] and plan.mode != SIP_HEADER_SUMMARY
+            if spoken is not None and says:
+                destination = destination.replaced(transfer_plan=dataclasses.replace(plan, message=spoken))
         return destination
 
     def earlier_outcome(self, call: TransferRequest) -> TransferOutcome | None:

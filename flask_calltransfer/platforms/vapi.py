@@ -29,6 +29,7 @@ from ..exceptions import ConfigurationError
 from ..exceptions import DeliveryFailed
 from ..exceptions import InvalidPayload
 from ..exceptions import TransferRefused
+from ..handoff import Handoff
 from ..models import PLAN_FIELD_MODES
 from ..models import AssistantDestination
 from ..models import Conversation
@@ -335,16 +336,29 @@ _ROLES = {
 }
 
 
-@functools.lru_cache(maxsize=1024)
-def _dump(destination: Destination) -> dict[str, t.Any]:
-    # Destinations are immutable and handlers return the same few again and again.
+def _dump_once(destination: Destination) -> dict[str, t.Any]:
     return t.cast(dict[str, t.Any], _DESTINATION_SCHEMAS[type(destination)].dump(destination))
 
 
-@functools.lru_cache(maxsize=1024)
-def _reply_body(destination: Destination) -> bytes:
+# Destinations are immutable and handlers return the same few again and again.
+_dump_kept = functools.lru_cache(maxsize=1024)(_dump_once)
+
+
+def _dump(destination: Destination) -> dict[str, t.Any]:
+    # One made for a call (a hand-off) is never seen again, and what it says is not kept.
+    return _dump_once(destination) if destination.per_call else _dump_kept(destination)
+
+
+def _reply_body_once(destination: Destination) -> bytes:
     # NaN is refused: Vapi could not read the reply at all.
     return compact_json({"destination": _dump(destination)}).encode()
+
+
+_reply_body_kept = functools.lru_cache(maxsize=1024)(_reply_body_once)
+
+
+def _reply_body(destination: Destination) -> bytes:
+    return _reply_body_once(destination) if destination.per_call else _reply_body_kept(destination)
 
 
 class VapiConversation(Conversation):
@@ -473,6 +487,10 @@ class VapiPlatform(ToolCallPlatform):
     reply_budget = 20.0
     # Every server message carries its own "timestamp".
     answers_replays = True
+    # SIP headers on SIP destinations (replies and live control), the operator message of the warm
+    # message modes, and the Refer-To through the plan's sipHeadersInReferToEnabled.
+    handoff_channels = frozenset({"sip-headers", "operator-message", "refer-to"})
+    caller_template = "{{customer.number}}"
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any], services: Services) -> VapiPlatform:
@@ -567,6 +585,16 @@ class VapiPlatform(ToolCallPlatform):
         self.check(outcome)
         return Response(_reply_body(outcome), content_type="application/json")
 
+    def attach_handoff(self, destination: Destination, handoff: Handoff) -> Destination:
+        destination = super().attach_handoff(destination, handoff)
+        if handoff.refer_to and isinstance(destination, SipDestination):
+            # Vapi puts every SIP header into the Refer-To with this switch, User-to-User too.
+            plan = destination.transfer_plan or TransferPlan("blind-transfer")
+            if plan.sip_verb in (None, "refer") and not plan.sip_headers_in_refer_to_enabled:
+                plan = dataclasses.replace(plan, sip_headers_in_refer_to_enabled=True)
+                destination = destination.replaced(transfer_plan=plan)
+        return destination
+
     def check_delivery(self, destination: Destination) -> None:
         # Live call control carries number and SIP destinations only; replies also carry assistants.
         if isinstance(destination, AssistantDestination):
@@ -644,7 +672,7 @@ class VapiPlatform(ToolCallPlatform):
         fallback = FallbackPlan(chain.message, end_call_enabled=False)
         plan = destination.transfer_plan
         if plan is None:
-            return dataclasses.replace(destination, transfer_plan=TransferPlan(fallback_plan=fallback))
+            return destination.replaced(transfer_plan=TransferPlan(fallback_plan=fallback))
         if plan.fallback_plan is None and plan.mode in PLAN_FIELD_MODES["fallback_plan"]:
             return dataclasses.replace(
                 destination, transfer_plan=dataclasses.replace(plan, fallback_plan=fallback)

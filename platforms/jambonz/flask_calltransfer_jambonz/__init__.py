@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import typing as t
+import urllib.parse
 
 from flask import Response
 from flask import has_request_context
@@ -219,6 +220,8 @@ class JambonzPlatform(Platform):
     # verbs: the next destination of a chain.
     failover = "reply"
     name = "jambonz"
+    # dial and sip:refer take SIP headers for any target, and a refer's URI may carry UUI.
+    handoff_channels = frozenset({"sip-headers", "number-headers", "refer-to"})
     credential_keys = (SECRET,)
     config_defaults: t.ClassVar[t.Mapping[str, t.Any]] = {
         SECRET: None,
@@ -433,14 +436,23 @@ class JambonzPlatform(Platform):
         # sees; behind a proxy, werkzeug's ProxyFix makes it the URL jambonz called.
         hook = request.url if has_request_context() else None
         headers = dict(target.headers) if isinstance(target, SipDestination) and target.headers else None
+        handoff = target.handoff
+        if handoff is not None and isinstance(target, NumberDestination) and handoff.id is not None:
+            # dial's and sip:refer's headers go on the INVITE or REFER whatever the target.
+            headers = handoff.headers()
         if self._plan_verb(target) == "refer":
             if not verbs and call.event == "call":
                 # sip:refer needs an answered call (StableCall); on the call_hook it is not answered
                 # yet, and a refer there is skipped. say answers it when there is a message.
                 verbs.append({"verb": "answer"})
+            refer_to = target.uri if isinstance(target, SipDestination) else target.number
+            if handoff is not None and handoff.refer_to and handoff.id and refer_to.startswith("sip"):
+                # Some contact-centre PBXs read User-to-User only inside the Refer-To URI.
+                mark = "&" if "?" in refer_to else "?"
+                refer_to += f"{mark}User-to-User={urllib.parse.quote(handoff.uui(), safe='')}"
             refer: dict[str, t.Any] = {
                 "verb": "sip:refer",
-                "referTo": target.uri if isinstance(target, SipDestination) else target.number,
+                "referTo": refer_to,
                 "headers": headers,
                 "actionHook": hook,
             }

@@ -288,6 +288,8 @@ class TwilioPlatform(Platform):
     # The <Dial action> callback says how a dial ended, once the dialled call is over, and its
     # answer is the call's next TwiML: the next destination of a chain.
     failover = "reply"
+    # <Sip> passes X- headers and User-to-User as URI parameters; <Number> carries none.
+    handoff_channels = frozenset({"sip-headers"})
     # Twilio waits 15 seconds for a webhook's answer; handlers get 10 of them.
     reply_budget = 15.0
     handler_timeout = 10.0
