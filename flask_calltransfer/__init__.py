@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import phone as phone
 from . import signals as signals
+from .callbacks import Callback
 from .deadlines import HandlerTimeout
 from .exceptions import BodyTimeout
 from .exceptions import CallTransferError
@@ -51,6 +52,7 @@ __all__ = [
     "BodyTimeout",
     "BusinessHours",
     "DestinationPool",
+    "Callback",
     "CallTransfer",
     "CallTransferError",
     "ConfigurationError",

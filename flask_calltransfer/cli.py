@@ -10,6 +10,7 @@ import click
 from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
+from flask.cli import with_appcontext
 
 from . import messages
 from . import payloads as testing
@@ -499,3 +500,85 @@ def stats(since: str, as_json: bool) -> None:
     if latency:
         parts = ", ".join(f"{name} {latency[name]:.1f} ms" for name in ("p50", "p90", "p99"))
         click.echo(f"Handler latency: {parts}")
+
+
+@cli.group("callbacks", invoke_without_command=True)
+@click.option(
+    "--status",
+    type=click.Choice(["open", "claimed", "done", "all"]),
+    default="open",
+    show_default=True,
+    help="Which tasks to list.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the tasks as JSON.")
+@click.pass_context
+@with_appcontext
+def callbacks(context: click.Context, status: str, as_json: bool) -> None:
+    """List callback tasks (open ones by default), oldest first; claim and complete them.
+
+    A task holds the caller's number and what the hand-off says: this command is for your staff.
+    """
+    if context.invoked_subcommand is not None:
+        return
+    import time
+
+    book = _state().callbacks
+    try:
+        tasks = book.tasks(None if status == "all" else status)
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"The callback tasks cannot be read: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(tasks, indent=2))
+        return
+    if not tasks:
+        click.echo(f"No {'' if status == 'all' else status + ' '}callback tasks.")
+        return
+    now = time.time()
+    for task in tasks:
+        waited = _waited(now - float(task.get("requested_at") or now))
+        slot = task.get("slot") or "as soon as someone is free"
+        who = f", claimed by {task['claimed_by']}" if task.get("claimed_by") else ""
+        reason = f": {task['reason']}" if task.get("reason") else ""
+        click.echo(
+            f"#{task['id']} {task.get('status')}{who}, {task.get('caller') or 'caller unknown'}"
+            f" ({task.get('platform')}), waiting {waited}, call back {slot}{reason}"
+        )
+
+
+def _waited(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} days"
+
+
+@callbacks.command("claim")
+@click.argument("task_id", type=int)
+@click.option("--by", required=True, help="Who takes the task, such as an agent's name.")
+def claim_callback(task_id: int, by: str) -> None:
+    """Claim a callback task. Of several people claiming one task at once, one gets it."""
+    try:
+        task = _state().callbacks.claim(task_id, by)
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"The task cannot be claimed now: {exc}") from None
+    if task is None:
+        raise click.ClickException(
+            f"Task #{task_id} is not open: someone claimed it first, it is done, or there is no such task."
+            " List the open ones with 'flask calltransfer callbacks'."
+        )
+    click.echo(f"Task #{task_id} is yours, {by}: call {task.get('caller') or 'the caller'} back.")
+
+
+@callbacks.command("done")
+@click.argument("task_id", type=int)
+@click.option("--by", help="Who called back, when the task was not claimed.")
+def complete_callback(task_id: int, by: str | None) -> None:
+    """Mark a callback task done."""
+    try:
+        task = _state().callbacks.complete(task_id, by)
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"The task cannot be completed now: {exc}") from None
+    if task is None:
+        raise click.ClickException(f"Task #{task_id} is done already, or there is no such task.")
+    click.echo(f"Task #{task_id} is done.")

@@ -212,6 +212,16 @@ def get_secrets(config: t.Mapping[str, t.Any], key: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+def get_handoff_secrets(config: t.Mapping[str, t.Any]) -> tuple[str, ...]:
+    """``CALLTRANSFER_HANDOFF_SECRET``: the keys that sign screen-pop links, each at least 16
+    characters. Links are opt-in: the app's own ``SECRET_KEY`` does not turn them on."""
+    secrets = get_secrets(config, HANDOFF_SECRET)
+    for secret in secrets:
+        if len(secret) < 16:
+            raise ConfigurationError(messages.config_secret_short(HANDOFF_SECRET, 16), key=HANDOFF_SECRET)
+    return secrets
+
+
 #: Where each request's decision is written: see ``CALLTRANSFER_DECISION_LOG``.
 DECISION_LOGS: t.Final = ("logger", "environ")
 

@@ -115,6 +115,7 @@ svg text {{ fill: #1d2733; }} nav a {{ margin-right: 12px; }}
 </div>
 <p class="muted" id="failover">Failover: {failover_calls} calls, the first choice failed for
 {first_failed} ({first_failed_rate}).</p>
+<p class="muted" id="callbacks">Open callbacks: {open_callbacks}{longest_wait}.</p>
 </body></html>
 """
 
@@ -258,12 +259,27 @@ def page() -> Response:
         first_failed=figures["failover"]["first_choice_failed"],
         first_failed_rate=f"{figures['failover']['first_choice_failure_rate']:.1%}",
         sign_out=html.escape(url_for("calltransfer_dashboard.sign_out")),
+        **_callback_figures(state),
     )
     # Nothing loads from elsewhere.
     return _secure(
         Response(body, mimetype="text/html"),
         policy="default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
     )
+
+
+def _callback_figures(state: State) -> dict[str, str]:
+    """How many callback tasks are open, and how long the oldest has waited."""
+    try:
+        waiting = state.callbacks.tasks("open")
+    except StoreUnavailable:
+        return {"open_callbacks": "unknown (the store cannot be read)", "longest_wait": ""}
+    if not waiting:
+        return {"open_callbacks": "0", "longest_wait": ""}
+    oldest = min(float(task.get("requested_at") or time.time()) for task in waiting)
+    minutes = max(int((time.time() - oldest) // 60), 0)
+    wait = f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+    return {"open_callbacks": str(len(waiting)), "longest_wait": f", the longest waiting {wait}"}
 
 
 def make_blueprint() -> Blueprint:

@@ -9,6 +9,7 @@ other events on a webhook URL.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import logging
@@ -22,10 +23,12 @@ from flask import request
 from . import messages
 from . import phone
 from . import signals
+from .callbacks import Callback
 from .config import DECISION_ENVIRON
 from .deadlines import HandlerTimeout
 from .deadlines import RequestDeadline
 from .deadlines import call_with_deadline
+from .deadlines import shielded
 from .exceptions import DeliveryFailed
 from .exceptions import InvalidDestination
 from .exceptions import StoreUnavailable
@@ -201,6 +204,8 @@ class Dispatch:
             logger.exception(messages.handler_failed(str(running), repr(call)))
             signals.transfer_failed.send(app, call=call, exception=exc, stage="handler")
             return self._recover(exc)
+        if isinstance(answer, Callback):
+            return self._offer_callback(answer)
         if answer is None:
             response = platform.no_answer(call)
             if response is not None:
@@ -252,6 +257,8 @@ class Dispatch:
             logger.warning(messages.chain_exhausted(repr(call)))
             if chain is not None and call.call_id:
                 _finished(app, platform.name, call.call_id, "exhausted", None, failover)
+            if chain is not None and chain.callback is not None:
+                return self._offer_callback(chain.callback)
             return self._fallback()
         destination = choice.destination
         if chain is not None:
@@ -269,6 +276,14 @@ class Dispatch:
         if attempt is not None:
             signals.transfer_attempted.send(app, call=call, destination=destination, attempt=attempt)
         return response
+
+    def _offer_callback(self, offer: Callback) -> Response:
+        """Tell the caller when they will be called back, in the platform's "no transfer, say
+        this" answer, and keep the call's task (once, whoever asks again)."""
+        words = offer_callback(self.app, self.state, self.call, offer)
+        self._decided("Transfer %s on %s: a callback was offered.", self.call.call_id, self.call.platform)
+        signals.transfer_refused.send(self.app, call=self.call, reason=words)
+        return self.platform.render(self.call, TransferRefused(words))
 
     def _coerce(self, entry: Destination | str) -> Destination:
         return self.state.registry.coerce(entry, self.state.settings.default_region)
@@ -510,6 +525,17 @@ def _next_attempt(
             signals.transfer_attempted.send(app, call=call, destination=destination, attempt=nxt)
         return response
     _finished(app, platform.name, call_id, found.outcome, None, failover)
+    if chain is not None and chain.callback is not None:
+        words = offer_callback(app, state, call, chain.callback)
+        if platform.failover != "reply":
+            # On VoiceDock the assistant is still on the call: the task is kept, nothing is said.
+            return None
+        # A dial verb's callback says it, and the same callback delivered again says it again.
+        response = platform.render(call, TransferRefused(words))
+        if body is not None:
+            text = response.get_data(as_text=True)
+            failover.keep_reply(platform.name, call_id, body, text, response.mimetype)
+        return response
     if platform.failover == "reply" and state.fallback is not None:
         # Nobody left in the chain: the fallback, as a request would get, not the no-op that
         # hangs up. (On VoiceDock the assistant stays on the call and can say so.)
@@ -537,6 +563,22 @@ def _kept_reply(
             platform.name, t.cast(str, call.call_id), body, response.get_data(as_text=True), response.mimetype
         )
     return response
+
+
+def offer_callback(app: Flask, state: State, call: TransferRequest, offer: Callback) -> str:
+    """Keep ``call``'s callback task (once across workers and repeated deliveries), send
+    ``callback-requested`` for a new one, and return what the caller is told."""
+    now = datetime.datetime.now(tz=datetime.UTC)
+    try:
+        with shielded():
+            task, new = state.callbacks.request(call, offer, now)
+    except StoreUnavailable as exc:
+        # The caller is still told: the signal's receivers (a task queue) may keep it.
+        logger.error(messages.callback_not_kept(repr(call), str(exc)))
+        task, new = None, True
+    if new:
+        signals.callback_requested.send(app, call=call, task=task, offer=offer)
+    return offer.words(now)
 
 
 def prepared(

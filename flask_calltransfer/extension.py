@@ -16,6 +16,7 @@ from . import dispatch
 from . import messages
 from . import state as app_state
 from .analytics import TransferLog
+from .callbacks import CallbackBook
 from .clients import HttpClient
 from .clients import HttpSettings
 from .clients import VapiApiClient
@@ -57,14 +58,6 @@ from .store import from_url
 
 #: The shortest dashboard token accepted: a guessable one would open the transfer log.
 _MIN_TOKEN = 16
-
-
-def _secret_key(app: Flask) -> tuple[str, ...]:
-    # The app's own key signs hand-off links when no key of their own is set; bytes keys too.
-    key = app.secret_key
-    if isinstance(key, bytes):
-        key = key.decode("latin-1")
-    return (key,) if isinstance(key, str) and key else ()
 
 
 def _exempt_from_csrf(app: Flask, blueprints: t.Sequence[Blueprint]) -> None:
@@ -254,9 +247,10 @@ class CallTransfer:
             transfer_log=transfer_log,
             isolated_store=isolated,
             failover=Failover(services.store, self.registry, hold=settings.capacity_hold),
+            callbacks=CallbackBook(services.store),
             screenpop=ScreenPop(
                 services.store,
-                cfg.get_secrets(app.config, cfg.HANDOFF_SECRET) or _secret_key(app),
+                cfg.get_handoff_secrets(app.config),
                 ttl=settings.handoff_ttl,
                 prefix=settings.url_prefix,
                 base_url=settings.handoff_url,
@@ -525,6 +519,15 @@ class CallTransfer:
     def store(self) -> Store:
         """The current app's store. Handlers may keep their own state in it too."""
         return self._state().services.store
+
+    @property
+    def callbacks(self) -> CallbackBook:
+        """The current app's callback tasks (:class:`~flask_calltransfer.callbacks.CallbackBook`):
+        list, claim and complete them.
+
+        .. versionadded:: 0.1
+        """
+        return self._state().callbacks
 
     @property
     def vapi(self) -> VapiControlClient:

@@ -17,10 +17,12 @@ import time
 import typing as t
 
 from . import messages
+from .callbacks import Callback
 from .exceptions import InvalidDestination
 from .exceptions import StoreUnavailable
 from .handlers import Line
 from .handlers import name_of
+from .handoff import Handoff
 from .logs import logger
 from .models import Attempt
 from .models import Destination
@@ -28,6 +30,7 @@ from .models import DestinationChain
 from .models import NumberDestination
 from .models import SipDestination
 from .models import TransferRequest
+from .routing import BusinessHours
 from .store.base import bookkeeping
 
 if t.TYPE_CHECKING:
@@ -105,7 +108,7 @@ def _encode(destination: Destination) -> dict[str, t.Any] | None:
         found = {
             field: getattr(destination, field) for field in fields if getattr(destination, field) is not None
         }
-        return {"number": destination.number, "e164": destination.e164, **found}
+        return {"number": destination.number, "e164": destination.e164, **found, **_handoff_of(destination)}
     if isinstance(destination, SipDestination) and destination.transfer_plan is None:
         found = {field: getattr(destination, field) for field in ("message", "caller_id", "description")}
         headers = dict(destination.headers) if destination.headers else None
@@ -113,8 +116,14 @@ def _encode(destination: Destination) -> dict[str, t.Any] | None:
             "sip": destination.uri,
             "headers": headers,
             **{k: v for k, v in found.items() if v is not None},
+            **_handoff_of(destination),
         }
     return None
+
+
+def _handoff_of(destination: Destination) -> dict[str, t.Any]:
+    handoff = destination.handoff
+    return {} if handoff is None else {"handoff": handoff.arguments()}
 
 
 def _decode(record: object, directory: t.Mapping[str, Destination]) -> Destination | None:
@@ -123,6 +132,8 @@ def _decode(record: object, directory: t.Mapping[str, Destination]) -> Destinati
     try:
         if "name" in record:
             return directory.get(record["name"])
+        if isinstance(record.get("handoff"), dict):
+            record = {**record, "handoff": Handoff(**record["handoff"])}
         if "number" in record:
             fields = {k: v for k, v in record.items() if k not in ("number", "e164")}
             return NumberDestination(record["number"], e164=bool(record.get("e164", True)), **fields)
@@ -132,6 +143,18 @@ def _decode(record: object, directory: t.Mapping[str, Destination]) -> Destinati
     except (InvalidDestination, TypeError, ValueError):
         return None
     return None
+
+
+def _callback(data: t.Mapping[str, t.Any]) -> Callback:
+    """The offer :meth:`Callback.arguments` described; raises ValueError or TypeError for data
+    that builds none."""
+    hours, handoff = data.get("hours"), data.get("handoff")
+    return Callback(
+        data.get("message"),
+        reason=data.get("reason"),
+        hours=BusinessHours(**hours) if isinstance(hours, dict) else None,
+        handoff=Handoff(**handoff) if isinstance(handoff, dict) else None,
+    )
 
 
 def _entry(entry: Destination | str) -> t.Any:
@@ -274,7 +297,10 @@ class Failover:
                 # The caller's own number (a caller ID shown to the person answering) is put back
                 # from the event that asks for the next attempt: the store never holds it.
                 entries = [_without_caller(_entry(entry), call.caller) for entry in chain.destinations]
-                kept = json.dumps({"name": chain.name, "message": chain.message, "entries": entries})
+                offer = chain.callback.arguments() if chain.callback is not None else None
+                kept = json.dumps(
+                    {"name": chain.name, "message": chain.message, "entries": entries, "callback": offer}
+                )
                 self.store.set(base + ":chain", kept, ttl=ATTEMPTS_TTL)
             record["number"] = number
             return _attempt(record)
@@ -296,8 +322,17 @@ class Failover:
                     entries.append(decoded)
         if not entries:
             return None
+        offer = None
+        if isinstance(data.get("callback"), dict):
+            try:
+                offer = _callback(data["callback"])
+            except (TypeError, ValueError):
+                # A callback that no longer builds: the chain still ends as one without it.
+                offer = None
         try:
-            return DestinationChain(entries, name=data.get("name") or None, message=data.get("message"))
+            return DestinationChain(
+                entries, name=data.get("name") or None, message=data.get("message"), callback=offer
+            )
         except (TypeError, ValueError):
             return None
 

@@ -42,7 +42,11 @@ LIMITS: t.Final[t.Mapping[str, int]] = {
 #: The attributes that can be marked sensitive, besides the app's own field names.
 ATTRIBUTES: t.Final = ("reason", "summary", "account", "ticket")
 
-_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,31}")
+#: Header names the extension writes itself: no field may take them (SIP names ignore case).
+_RESERVED_NAMES = frozenset({"id", "caller", "url", "reason", "account", "ticket"})
+#: The longest caller's number sent as ``X-Handoff-Caller``: an E.164 number takes 16.
+_MAX_CALLER = 32
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Printable ASCII but the percent sign: what a header value carries as it is.
 _SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
@@ -65,11 +69,11 @@ def _text(value: object, what: str, *, one_line: bool) -> str | None:
 
 
 def new_handoff_id() -> str:
-    """A new hand-off id: ten hex digits, short enough to read out over the phone in a pinch.
+    """A new hand-off id: twelve hex digits, short enough to read out over the phone in a pinch.
 
     :meta private:
     """
-    return secrets.token_hex(5)
+    return secrets.token_hex(6)
 
 
 def header_value(text: str) -> str:
@@ -127,9 +131,9 @@ class Handoff:
         an unknown name in ``sensitive``, or headers over the budget (:data:`HEADER_BUDGET`).
 
     Phone numbers other than the caller's own are withheld from headers and from the spoken
-    summary (replaced by ``"[number withheld]"``), as are ids of nine or more digits, which read
-    as numbers: give such an id a prefix (``"ACC-100234567"``). Everything is kept for the
-    screen-pop page, which only a signed link opens.
+    summary (replaced by ``"[number withheld]"``): any run of seven or more digits, however it is
+    written, but an ISO date. Everything is kept for the screen-pop page, which only a signed
+    link opens.
 
     .. versionadded:: 0.1
     """
@@ -189,14 +193,21 @@ class Handoff:
         if len(fields) > MAX_FIELDS:
             raise InvalidDestination(messages.handoff_too_many_fields(len(fields), MAX_FIELDS))
         pairs = []
+        seen: set[str] = set()
         for name, value in fields.items():
-            if not isinstance(name, str) or not _FIELD_NAME.match(name):
+            # fullmatch: "$" would let a name end in a line break, straight into a header name.
+            if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
                 raise InvalidDestination(messages.handoff_field_name_invalid(name))
+            if name.lower() in _RESERVED_NAMES or name.lower() in seen:
+                raise InvalidDestination(messages.handoff_field_name_taken(name))
+            seen.add(name.lower())
             text = _text(value, f"field {name}", one_line=True)
             pairs.append((name, t.cast(str, text)))
         if isinstance(sensitive, str):
             # One name, not its letters.
             sensitive = (sensitive,)
+        if not isinstance(sensitive, t.Iterable):
+            raise InvalidDestination(messages.handoff_sensitive_not_names(sensitive))
         marked = frozenset(sensitive)
         known = set(ATTRIBUTES) | {name for name, _ in pairs}
         unknown = sorted(str(name) for name in marked - known)
@@ -255,6 +266,22 @@ class Handoff:
             return t.cast("str | None", getattr(self, name))
         return dict(self._fields).get(name)
 
+    def arguments(self) -> dict[str, t.Any]:
+        """What builds this hand-off again, unsent (``Handoff(**handoff.arguments())``), as JSON.
+
+        :meta private:
+        """
+        return {
+            "reason": self.reason,
+            "summary": self.summary,
+            "account": self.account,
+            "ticket": self.ticket,
+            "fields": self.fields,
+            "sensitive": sorted(self.sensitive),
+            "include_caller": self.include_caller,
+            "refer_to": self.refer_to,
+        }
+
     def sent(self, handoff_id: str, caller: str | None, url: str | None = None) -> Handoff:
         """This hand-off as sent: with its id, the caller's own number and its screen-pop link.
 
@@ -285,21 +312,38 @@ class Handoff:
             (name, header_value(withheld(value, keep=caller, replacement=WITHHELD))) for name, value in found
         ]
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, fits: t.Callable[[dict[str, str]], bool] | None = None) -> dict[str, str]:
         """The SIP headers this hand-off travels in: ``X-Handoff-Id``, ``X-Handoff-Caller``, one
         per value not marked sensitive, ``X-Handoff-Url`` (its screen-pop link, when the app
         serves one) and ``User-to-User``. Empty before the hand-off is sent, as the id is not
-        known yet."""
+        known yet.
+
+        They are held to :data:`HEADER_BUDGET`, and to ``fits`` (a platform's own limit, given
+        the headers, say whether they fit) when given: what does not fit is left out, the link
+        first, then the app's fields from the last, the ticket, the account, the reason and the
+        caller; the id and ``User-to-User`` go last. A hand-off never fails a transfer.
+        """
         if self.id is None:
             return {}
-        headers = {"X-Handoff-Id": self.id}
-        if self.include_caller and self.caller:
-            headers["X-Handoff-Caller"] = header_value(self.caller)
-        headers.update(self._app_headers(self.caller))
+        ordered = [("X-Handoff-Id", self.id)]
+        caller = header_value(self.caller) if self.include_caller and self.caller else None
+        if caller is not None and len(caller) <= _MAX_CALLER:
+            ordered.append(("X-Handoff-Caller", caller))
+        ordered += self._app_headers(self.caller)
         if self.url is not None and len(self.url) <= MAX_URL:
-            headers["X-Handoff-Url"] = header_value(self.url)
-        headers["User-to-User"] = self.uui()
-        return headers
+            ordered.append(("X-Handoff-Url", header_value(self.url)))
+        ordered.append(("User-to-User", self.uui()))
+        drop = ["X-Handoff-Url", *(f"X-Handoff-{name}" for name, _ in reversed(self._fields))]
+        drop += ["X-Handoff-Ticket", "X-Handoff-Account", "X-Handoff-Reason", "X-Handoff-Caller"]
+        drop += ["User-to-User", "X-Handoff-Id"]
+        headers = dict(ordered)
+        for name in [None, *drop]:
+            if name is not None:
+                headers.pop(name, None)
+            size = sum(len(key) + 2 + len(value) for key, value in headers.items())
+            if size <= HEADER_BUDGET and (fits is None or fits(dict(headers))):
+                return headers
+        return {}
 
     def uui(self) -> str:
         """The ``User-to-User`` header value: the hand-off id, hex-encoded (RFC 7433)."""

@@ -77,6 +77,14 @@ def attribute_too_long(what: str, limit: int, *, whose: str = "destination") -> 
     return f"The {whose}'s {what} is longer than {limit} characters. Shorten it."
 
 
+def config_secret_short(key: str, length: int) -> str:
+    return (
+        f"{key} must be at least {length} characters long: it signs links that open what the"
+        " caller told the assistant. Use a long random value, such as one from"
+        " 'python -c \"import secrets; print(secrets.token_urlsafe(32))\"'."
+    )
+
+
 def config_public_url(key: str, value: object) -> str:
     return (
         f"{key} must be the public URL your app is reached at, such as"
@@ -85,10 +93,7 @@ def config_public_url(key: str, value: object) -> str:
 
 
 def handoff_link_off() -> str:
-    return (
-        "Hand-off links are off in this app. Set CALLTRANSFER_HANDOFF_SECRET (or the app's"
-        " SECRET_KEY) to serve them."
-    )
+    return "Hand-off links are off in this app. Set CALLTRANSFER_HANDOFF_SECRET to serve them."
 
 
 def handoff_link_expired() -> str:
@@ -101,6 +106,39 @@ def handoff_link_invalid() -> str:
 
 def handoff_store_down() -> str:
     return "The hand-off cannot be read right now because the store is unavailable. Try again shortly."
+
+
+def chain_callback_invalid(value: object) -> str:
+    return f"A chain's callback must be a Callback, not {type(value).__name__}."
+
+
+def callback_message_invalid() -> str:
+    return (
+        "A callback's message must be text of 1 to 1000 characters; {when} in it says when the"
+        " caller is called back."
+    )
+
+
+def callback_message_placeholder() -> str:
+    return (
+        "A callback's message may hold one placeholder, {when}, which says when the caller is called"
+        " back; write other braces doubled ({{ and }})."
+    )
+
+
+def callback_reason_invalid() -> str:
+    return "A callback's reason must be one line of text of at most 200 characters."
+
+
+def callback_hours_invalid(value: object) -> str:
+    return f"A callback's hours must be a BusinessHours, not {type(value).__name__}."
+
+
+def callback_not_kept(call: str, detail: str) -> str:
+    return (
+        f"The callback for {call} could not be kept in the store ({detail}). The caller was told they"
+        " will be called back: only the callback-requested signal's receivers have the task."
+    )
 
 
 def handoff_not_handoff(value: object) -> str:
@@ -130,6 +168,18 @@ def handoff_field_name_invalid(name: object) -> str:
         f"The hand-off field name {name!r} is not valid. It becomes the header X-Handoff-<name>:"
         " start with a letter and use letters, digits and dashes, at most 32 characters."
     )
+
+
+def handoff_field_name_taken(name: str) -> str:
+    return (
+        f"The hand-off field name {name!r} is taken: the extension writes X-Handoff-Id, -Caller,"
+        " -Url, -Reason, -Account and -Ticket itself, and SIP header names ignore case. Give the"
+        " field another name."
+    )
+
+
+def handoff_sensitive_not_names(value: object) -> str:
+    return f"A hand-off's sensitive must be a set of names, not {type(value).__name__}."
 
 
 def handoff_sensitive_unknown(unknown: list[str], known: list[str]) -> str:

@@ -23,6 +23,7 @@ from flask import has_app_context
 
 from . import messages
 from . import phone
+from .callbacks import Callback
 from .exceptions import InvalidDestination
 from .handoff import Handoff
 
@@ -57,7 +58,8 @@ _SIP_URI = re.compile(
     r"(?::[0-9]{1,5})?"  # optional port
     r"(?:;[A-Za-z0-9\-_.!~*'()&=+$%]+)*$"  # optional ;parameters
 )
-_SIP_TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+# Used with fullmatch: "$" would also match before a trailing line break.
+_SIP_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _EXTENSION = re.compile(r"^[0-9]{1,10}$")
 _T = t.TypeVar("_T")
 _TEMPLATE = re.compile(r"^\{\{\s*[A-Za-z0-9_.]+\s*\}\}$")
@@ -670,7 +672,7 @@ class SipDestination(Destination):
             if not isinstance(headers, t.Mapping):
                 raise InvalidDestination(messages.sip_headers_not_mapping(headers))
             for name, value in headers.items():
-                if not isinstance(name, str) or not _SIP_TOKEN.match(name):
+                if not isinstance(name, str) or not _SIP_TOKEN.fullmatch(name):
                     raise InvalidDestination(messages.sip_header_name_invalid(name))
                 if not isinstance(value, str) or _CONTROL.search(value):
                     raise InvalidDestination(messages.sip_header_value_invalid(name))
@@ -790,6 +792,8 @@ class DestinationChain:
     :param name: names the chain in the transfer log and ``flask calltransfer stats``.
     :param message: what Vapi says to the caller when a transfer fails and the assistant stays on
         the call to try the next one.
+    :param callback: a :class:`Callback` offered when no entry is left to try: every one full,
+        unavailable, or tried and failed.
     :raises ValueError: for an empty chain or a message that is not a sentence.
     :raises TypeError: for an entry that is neither a destination nor a string.
 
@@ -799,6 +803,7 @@ class DestinationChain:
     destinations: tuple[Destination | str, ...]
     name: str | None
     message: str
+    callback: Callback | None
 
     def __init__(
         self,
@@ -806,6 +811,7 @@ class DestinationChain:
         *,
         name: str | None = None,
         message: str | None = None,
+        callback: Callback | None = None,
     ) -> None:
         entries = tuple(destinations) if not isinstance(destinations, (str, Destination)) else (destinations,)
         if not entries:
@@ -821,9 +827,12 @@ class DestinationChain:
         text = messages.failover_message() if message is None else message
         if not isinstance(text, str) or not text.strip() or len(text) > 1000:
             raise ValueError(messages.chain_message_invalid())
+        if callback is not None and not isinstance(callback, Callback):
+            raise TypeError(messages.chain_callback_invalid(callback))
         object.__setattr__(self, "destinations", entries)
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "message", text)
+        object.__setattr__(self, "callback", callback)
 
 
 _NOT_REACHED = frozenset({"busy", "no-answer", "voicemail", "failed", "cancelled", "caller-hung-up"})
@@ -855,7 +864,7 @@ class Attempt(t.NamedTuple):
 
 #: Anything a handler may return: a destination, a string shorthand, a chain to try in order, or
 #: ``None`` for no opinion.
-HandlerResult = Destination | str | DestinationChain | None
+HandlerResult = Destination | str | DestinationChain | Callback | None
 
 
 class Conversation:

@@ -495,6 +495,7 @@ ALL_SIGNALS: tuple[NamedSignal, ...] = (
     _signals.transfer_attempted,
     _signals.destination_skipped,
     _signals.transfer_finished,
+    _signals.callback_requested,
 )
 _SIGNAL_NAMES = frozenset(signal.name for signal in ALL_SIGNALS)
 

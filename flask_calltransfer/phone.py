@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 import phonenumbers
 
@@ -104,19 +105,43 @@ _IN_TEXT = re.compile(
 )
 
 
+#: Any run of digits and the separators people and transcripts write numbers with. Stricter than
+#: the log masker: a hand-off goes to another person, so a run of seven digits or more is
+#: withheld even where a log line would keep it.
+_DIGIT_RUN = re.compile(r"\+?[\d(][\d\s().\-/\u00b7_]*\d")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _own_forms(number: str | None) -> frozenset[str]:
+    """The digit strings the caller's own number may be written as: international, with 00, and
+    national with or without its trunk 0."""
+    if not number:
+        return frozenset()
+    digits = re.sub(r"\D", "", number)
+    forms = {digits, "00" + digits}
+    try:
+        national = str(phonenumbers.parse(number).national_number)
+    except phonenumbers.NumberParseException:
+        return frozenset(forms)
+    return frozenset(forms | {national, "0" + national})
+
+
 def withhold_numbers(text: str, *, keep: str | None, replacement: str) -> str:
-    """``text`` with every phone number in it replaced by ``replacement``, except ``keep`` (an
-    E.164 number, written in any form the text uses)."""
+    """``text`` with every run of seven or more digits (a phone number in any form: spaced out,
+    dotted, bracketed, fullwidth) replaced by ``replacement``, except the number ``keep`` in any
+    of its own forms and ISO dates. The text is NFKC-normalised first, so fullwidth digits and
+    signs count as digits."""
+    text = unicodedata.normalize("NFKC", text)
+    own = _own_forms(keep)
 
     def swap(match: re.Match[str]) -> str:
         found = match.group(0)
-        if keep is not None:
-            digits = re.sub(r"\D", "", found.replace("%2B", "+").replace("%2b", "+"))
-            if digits and digits == keep.lstrip("+"):
-                return found
+        digits = re.sub(r"\D", "", found)
+        if len(digits) < 7 or digits in own or _ISO_DATE.fullmatch(found):
+            return found
         return replacement
 
-    return _IN_TEXT.sub(swap, text)
+    return _DIGIT_RUN.sub(swap, text)
 
 
 _TYPES = {

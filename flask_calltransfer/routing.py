@@ -171,6 +171,45 @@ class BusinessHours:
                 return True
         return False
 
+    def arguments(self) -> dict[str, t.Any]:
+        """What builds this schedule again (``BusinessHours(**hours.arguments())``), as JSON: a
+        chain's callback is kept in the store between a call's attempts.
+
+        :meta private:
+        """
+
+        def text(start: datetime.time, end: datetime.time) -> str:
+            close = "24:00" if end == datetime.time(0, 0) else end.strftime("%H:%M")
+            return f"{start.strftime('%H:%M')}-{close}"
+
+        return {
+            "schedule": {day: [text(*span) for span in spans] for day, spans in self.hours.items() if spans},
+            "timezone": self.timezone.key,
+            "holidays": sorted(day.isoformat() for day in self.holidays),
+        }
+
+    def next_open(self, at: datetime.datetime | None = None) -> datetime.datetime | None:
+        """``at`` (default: now) when it is within opening hours, else when they next open, in the
+        schedule's timezone; ``None`` if they do not open within the next 366 days.
+
+        .. versionadded:: 0.1
+        """
+        moment = at or datetime.datetime.now(tz=datetime.UTC)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        if self.is_open(moment):
+            return moment.astimezone(self.timezone)
+        local = moment.astimezone(self.timezone)
+        for offset in range(367):
+            day = local.date() + datetime.timedelta(days=offset)
+            if day in self.holidays:
+                continue
+            for start, _ in sorted(self.hours[_DAYS[day.weekday()]]):
+                opening = datetime.datetime.combine(day, start, tzinfo=self.timezone)
+                if opening > local:
+                    return opening
+        return None
+
     def __call__(self, call: object = None) -> bool:
         return self.is_open()
 

@@ -43,8 +43,8 @@ class ScreenPop:
     """Keeps hand-off contexts and signs and reads their links, for one app.
 
     :param store: where contexts are kept, ``ttl`` seconds each.
-    :param secrets: the signing keys, newest first (``CALLTRANSFER_HANDOFF_SECRET``, else the app's
-        ``SECRET_KEY``); none turns screen-pop off.
+    :param secrets: the signing keys, newest first (``CALLTRANSFER_HANDOFF_SECRET``); none turns
+        screen-pop off.
     :param base_url: the public URL the links start with (``CALLTRANSFER_HANDOFF_URL``), else the
         webhook request's own root URL.
 

@@ -123,3 +123,11 @@ destination_skipped = _signals.signal("destination-skipped")
 #: destination was free); ``destination`` (the name or description of the one that took the call,
 #: else ``None``); ``attempts`` (every :class:`~flask_calltransfer.Attempt` of the call).
 transfer_finished = _signals.signal("transfer-finished")
+
+#: Sent once per call when a callback is offered (a handler's or a chain's
+#: :class:`~flask_calltransfer.Callback`), after its task is kept. Sender: the app. Keyword
+#: arguments: ``call``; ``task`` (the task as kept: a dict with ``id``, ``platform``, ``call_id``,
+#: ``caller``, ``reason``, ``handoff``, ``slot``, ``requested_at`` and ``status``; ``None`` when the
+#: store could not keep it, so that a receiver handing tasks to a queue still gets the call);
+#: ``offer`` (the :class:`~flask_calltransfer.Callback`).
+callback_requested = _signals.signal("callback-requested")

@@ -17,6 +17,7 @@ if t.TYPE_CHECKING:
     from flask import Flask
 
     from .analytics import TransferLog
+    from .callbacks import CallbackBook
     from .config import Settings
     from .failover import Failover
     from .handlers import Registry
@@ -58,6 +59,8 @@ class State:
     failover: Failover = dataclasses.field(default=None)  # type: ignore[assignment]
     #: Hand-off contexts and their signed links (set by ``init_app``).
     screenpop: ScreenPop = dataclasses.field(default=None)  # type: ignore[assignment]
+    #: The callback tasks (set by ``init_app``).
+    callbacks: CallbackBook = dataclasses.field(default=None)  # type: ignore[assignment]
 
 
 def find(app: Flask | None = None) -> State | None:

@@ -168,7 +168,9 @@ def make_blueprint(platforms: t.Mapping[str, Platform], *, handoff_links: bool =
             methods=["POST"],
         )
     if handoff_links:
-        blueprint.add_url_rule("/handoff/<token>", endpoint="handoff", view_func=handoff_page, methods=["GET"])
+        blueprint.add_url_rule(
+            "/handoff/<token>", endpoint="handoff", view_func=handoff_page, methods=["GET"]
+        )
     blueprint.register_error_handler(InvalidPayload, _invalid_payload)
     blueprint.register_error_handler(RequestVerificationFailed, _verification_failed)
     blueprint.register_error_handler(PayloadTooLarge, _too_large)

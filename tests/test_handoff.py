@@ -19,6 +19,7 @@ from flask_calltransfer import TransferPlan
 from flask_calltransfer import testing
 from flask_calltransfer.handoff import HEADER_BUDGET
 from flask_calltransfer.handoff import MAX_URL
+from flask_calltransfer.handoff import header_value
 from flask_calltransfer.platforms.toolcalls import dry_run
 
 VAPI, SIPGATE, VOICEDOCK = "vapi-secret", "sipgate-token", "voicedock-secret"
@@ -91,6 +92,12 @@ def billing(**extra: t.Any) -> Handoff:
         ({"reason": "ok", "sensitive": {"password"}}, "marks password sensitive"),
         ({"reason": "ok", "include_caller": "yes"}, "True or False"),
         ({"fields": {f"F{i}": "v" * 50 for i in range(8)}}, "over the 408"),
+        # "$" matches before a trailing line break: a name must not carry one into a header.
+        ({"fields": {"Plan\n": "Business"}}, "field name 'Plan\\n' is not valid"),
+        ({"fields": {"Id": "spoofed"}}, "is taken"),
+        ({"fields": {"caller": "+31612345678"}}, "is taken"),
+        ({"fields": {"Plan": "a", "PLAN": "b"}}, "is taken"),
+        ({"reason": "ok", "sensitive": None}, "must be a set of names"),
     ],
 )
 def test_a_bad_hand_off_is_refused_where_it_is_built(kwargs: dict[str, t.Any], words: str) -> None:
@@ -138,7 +145,7 @@ def test_vapi_sip_transfer_carries_the_hand_off_in_its_headers() -> None:
     with testing.record_signals(app) as heard:
         first = vapi(app, call_id="call-1")["destination"]["sipHeaders"]
         second = vapi(app, call_id="call-2")["destination"]["sipHeaders"]
-    assert re.fullmatch(r"[0-9a-f]{10}", first["X-Handoff-Id"])
+    assert re.fullmatch(r"[0-9a-f]{12}", first["X-Handoff-Id"])
     assert first["X-Handoff-Id"] != second["X-Handoff-Id"]
     assert first["X-Handoff-Caller"] == CALLER_NUMBER
     # A header the app set itself wins over the hand-off's.
@@ -279,3 +286,40 @@ def test_a_directory_destination_is_not_changed_by_a_call() -> None:
     assert len(ids) == 3
     assert transfers.destinations["billing"].handoff == billing()
     assert transfers.destinations["billing"].headers is None
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "0 2 0 7 9 4 8 4 5 0",
+        "(0)20-7948450",
+        "31 20 7948450",
+        "\uff0b\uff13\uff11 \uff12\uff10 \uff17\uff19\uff14 \uff18\uff14\uff15\uff10",
+        "+31\u00b720\u00b7794\u00b78450",
+        "+31_20_794_8450",
+        "794 8450",
+        "555-0123",
+        "+31 20 794 8450",
+        "020 794 8450",
+    ],
+)
+def test_a_number_in_any_form_is_withheld(written: str) -> None:
+    handoff = Handoff(f"Call {written} back", summary=f"Office: {written}.", sensitive=())
+    sent = handoff.sent("0123456789ab", CALLER_NUMBER)
+    assert sent.headers()["X-Handoff-Reason"] == "Call [number withheld] back"
+    assert sent.spoken() == "Call [number withheld] back. Office: [number withheld]."
+
+
+def test_the_caller_s_own_number_is_kept_in_its_own_forms_and_dates_and_ids_are_left_alone() -> None:
+    text = "Caller +31 6 1234 5678, also 06 12345678; since 2026-12-04, order ACC-1042, 3 items"
+    sent = Handoff(text).sent("0123456789ab", CALLER_NUMBER)
+    assert sent.headers()["X-Handoff-Reason"] == header_value(text)
+
+
+def test_the_budget_holds_when_sent_whatever_the_caller_s_number() -> None:
+    # The caller's number comes from the payload: on SIP calls the caller writes it.
+    full = Handoff("r" * 128, account="A" * 64, ticket="T" * 64, fields={"Plan": "p" * 80})
+    sent = full.sent("0123456789ab", "+" + "9" * 40, "https://calls.example.com/" + "x" * 170)
+    headers = sent.headers()
+    assert sum(len(name) + 2 + len(value) for name, value in headers.items()) <= HEADER_BUDGET
+    assert "X-Handoff-Caller" not in headers and headers["X-Handoff-Id"] == "0123456789ab"

@@ -46,7 +46,9 @@ class DownStore(MemoryStore):
 
 def make(store: MemoryStore | None = None, **config: t.Any) -> Flask:
     app = Flask(__name__)
-    app.config.update(TESTING=True, CALLTRANSFER_VAPI_SECRET=SECRET, SECRET_KEY="app-secret-key")
+    app.config.update(
+        TESTING=True, CALLTRANSFER_VAPI_SECRET=SECRET, CALLTRANSFER_HANDOFF_SECRET="handoff-signing-key-0123"
+    )
     if store is None:
         app.config["CALLTRANSFER_STORE_URL"] = "memory://"
     app.config.update(config)
@@ -106,7 +108,9 @@ def test_the_link_serves_the_whole_context_as_json_and_as_a_page(caplog: pytest.
         lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
         lambda token: itsdangerous.URLSafeTimedSerializer("another-key", salt=_SALT).dumps("0123456789"),
         lambda token: "not-a-token",
-        lambda token: itsdangerous.URLSafeTimedSerializer("app-secret-key", salt="other").dumps("0123456789"),
+        lambda token: itsdangerous.URLSafeTimedSerializer("handoff-signing-key-0123", salt="other").dumps(
+            "0123456789"
+        ),
     ],
 )
 def test_a_tampered_link_gets_403_and_no_data(tamper: t.Callable[[str], str]) -> None:
@@ -129,7 +133,7 @@ def test_an_expired_link_gets_410_and_no_data() -> None:
             return int(time.time()) - 61
 
     # Signed with the app's key a minute and a second ago: the signature holds, the age does not.
-    old = Old("app-secret-key", salt=_SALT).dumps("0123456789")
+    old = Old("handoff-signing-key-0123", salt=_SALT).dumps("0123456789")
     reply = app.test_client().get(f"/calltransfer/handoff/{old}?format=json")
     assert reply.status_code == 410 and reply.get_json()["message"].startswith(
         "This hand-off link has expired"
@@ -163,8 +167,9 @@ def test_a_context_the_store_could_not_keep_sends_no_link() -> None:
     assert "X-Handoff-Url" not in headers and headers["X-Handoff-Id"]
 
 
-def test_links_are_off_without_a_key() -> None:
-    app = make(SECRET_KEY=None)
+def test_links_are_off_without_their_own_key() -> None:
+    # The app's SECRET_KEY does not turn them on: links are opt-in.
+    app = make(CALLTRANSFER_HANDOFF_SECRET=None, SECRET_KEY="an-ordinary-flask-session-key")
     headers = transfer(app)
     assert "X-Handoff-Url" not in headers
     token = itsdangerous.URLSafeTimedSerializer("x", salt=_SALT).dumps(headers["X-Handoff-Id"])
@@ -174,23 +179,34 @@ def test_links_are_off_without_a_key() -> None:
 def test_a_public_url_and_rotated_keys() -> None:
     shared = MemoryStore()
     app = make(
-        shared, CALLTRANSFER_HANDOFF_URL="https://calls.example.com/", CALLTRANSFER_HANDOFF_SECRET="old-key"
+        shared,
+        CALLTRANSFER_HANDOFF_URL="https://calls.example.com/",
+        CALLTRANSFER_HANDOFF_SECRET="old-key-0123456789ab",
     )
     headers = transfer(app)
     url = urllib.parse.unquote(headers["X-Handoff-Url"])
     assert url.startswith("https://calls.example.com/calltransfer/handoff/")
     # The key rotated (a new deployment on the same store): links signed with the old key still
     # open, new ones are signed with the new key.
-    rotated = make(shared, CALLTRANSFER_HANDOFF_SECRET=["new-key", "old-key"])
+    rotated = make(shared, CALLTRANSFER_HANDOFF_SECRET=["new-key-0123456789ab", "old-key-0123456789ab"])
     assert rotated.test_client().get(urllib.parse.urlsplit(url).path).status_code == 200
     fresh = transfer(rotated)
     newer = path_of(fresh).rpartition("/")[2]
-    assert itsdangerous.URLSafeTimedSerializer("new-key", salt=_SALT).loads(newer) == fresh["X-Handoff-Id"]
+    assert (
+        itsdangerous.URLSafeTimedSerializer("new-key-0123456789ab", salt=_SALT).loads(newer)
+        == fresh["X-Handoff-Id"]
+    )
     with pytest.raises(itsdangerous.BadSignature):
-        itsdangerous.URLSafeTimedSerializer("old-key", salt=_SALT).loads(newer)
+        itsdangerous.URLSafeTimedSerializer("old-key-0123456789ab", salt=_SALT).loads(newer)
 
 
 @pytest.mark.parametrize("value", ["calls.example.com", "https://calls.example.com/?a=1", 42])
 def test_a_bad_public_url_is_a_configuration_error(value: object) -> None:
     with pytest.raises(ConfigurationError, match="CALLTRANSFER_HANDOFF_URL"):
         make(CALLTRANSFER_HANDOFF_URL=value)
+
+
+@pytest.mark.parametrize("value", ["short", ["long-enough-key-0123", "short"]])
+def test_a_short_signing_key_is_a_configuration_error(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="at least 16 characters"):
+        make(CALLTRANSFER_HANDOFF_SECRET=value)

@@ -7,6 +7,7 @@ import typing as t
 import pytest
 from flask import Flask
 
+from flask_calltransfer import Callback
 from flask_calltransfer import CallTransfer
 from flask_calltransfer import DestinationChain
 from flask_calltransfer import NumberDestination
@@ -111,6 +112,7 @@ def test_signal_names_are_kebab_case() -> None:
         "transfer-attempted",
         "destination-skipped",
         "transfer-finished",
+        "callback-requested",
     }
 
 
@@ -130,6 +132,7 @@ SCENARIOS: dict[str, t.Callable[[Vapi], t.Any]] = {
     "event-received": lambda vapi: vapi.post(testing.vapi_event("speech-update", call_id="c-ev")),
     "transfer-attempted": lambda vapi: vapi.ask(call_id="c-chain", text="chain"),
     "destination-skipped": lambda vapi: vapi.ask(call_id="c-skip", text="skip"),
+    "callback-requested": lambda vapi: vapi.ask(call_id="c-back", text="call me back"),
     "transfer-finished": lambda vapi: (
         vapi.ask(call_id="c-done", text="chain"),
         vapi.post(
@@ -156,13 +159,15 @@ def _routing(transfers: CallTransfer) -> None:
     transfers.add_destination("closed-line", NumberDestination("+31612345670"), available=lambda call: False)
 
     @transfers.on_request
-    def route(call: TransferRequest) -> str | DestinationChain | None:
+    def route(call: TransferRequest) -> str | DestinationChain | Callback | None:
         if "chain" in call.text:
             return DestinationChain(["+31612345678", "+31612345679"])
         if "skip" in call.text:
             return DestinationChain(["closed-line", "+31612345679"])
         if "later" in call.text:
             return None
+        if "call me back" in call.text:
+            return Callback("We will call you back {when}.", reason="asked for it")
         if "closed" in call.text:
             refuse("We are closed.")
         if "bug" in call.text:

@@ -23,6 +23,7 @@ from flask import request
 from flask_calltransfer import AssistantDestination
 from flask_calltransfer import ConfigurationError
 from flask_calltransfer import Destination
+from flask_calltransfer import Handoff
 from flask_calltransfer import InvalidPayload
 from flask_calltransfer import NumberDestination
 from flask_calltransfer import PayloadTooLarge
@@ -469,6 +470,21 @@ class TwilioPlatform(Platform):
                 attribute="uri",
             )
         self.sip_uri(destination)
+
+    def attach_handoff(self, destination: Destination, handoff: Handoff) -> Destination:
+        # <Sip> carries headers inside its URI: the hand-off takes what fits Twilio's limits next
+        # to the app's own headers, so that it never turns a transfer into a refusal.
+        if not isinstance(destination, SipDestination):
+            return destination
+        own = dict(destination.headers or {})
+
+        def fits(headers: dict[str, str]) -> bool:
+            merged = {**headers, **own}
+            part = "&".join(f"{name}={urllib.parse.quote(value, safe='')}" for name, value in merged.items())
+            full = f"{destination.uri}{'&' if '?' in destination.uri else '?'}{part}"
+            return len(part) < MAX_SIP_HEADER_PART and len(full) < MAX_SIP_URI
+
+        return destination.replaced(headers={**handoff.headers(fits), **own})
 
     def sip_uri(self, destination: SipDestination) -> str:
         """The ``<Sip>`` URI: the destination's, with its headers as URI parameters."""
